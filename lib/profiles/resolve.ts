@@ -1,0 +1,131 @@
+/**
+ * Finding (or creating) the profile an event belongs to, from its identities.
+ *
+ * An identity is claimed by inserting `{_id: "type:value", profileId}`; the insert is the
+ * atomic step, so two events racing for a new person end on one profile. The profile
+ * document is written after its first claim with an upsert, so a crash between the two
+ * leaves a claim whose profile the next event creates.
+ */
+import { DuplicateKeyError, type Store } from '../store/port.js';
+import { COLLECTIONS } from '../store/schema.js';
+import { identityKey, rankedTypes, type Identities } from './identities.js';
+import { newProfileId, profileSeed, type IdentityDoc, type Profile } from './profile.js';
+
+export interface Resolution {
+  profile: Profile;
+  created: boolean;
+  /** Other live profiles that own some of the identities: candidates for profile-merge. */
+  others: string[];
+}
+
+const MAX_ATTEMPTS = 5;
+const MAX_MERGE_HOPS = 16;
+
+export async function resolveProfile(store: Store, identities: Identities, at: Date): Promise<Resolution> {
+  const types = rankedTypes(identities);
+  const claims = store.collection<IdentityDoc>(COLLECTIONS.identities);
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const owners = await ownersOf(store, identities, types);
+    let primary = owners.find((o) => o.profileId !== undefined)?.profileId;
+    let created = false;
+    if (!primary) {
+      const strongest = types[0]!;
+      const candidate = newProfileId();
+      try {
+        await claims.insertOne(claimDoc(strongest, identities[strongest]!, candidate, at));
+      } catch (err) {
+        if (err instanceof DuplicateKeyError) continue; // another event claimed it first: resolve again
+        throw err;
+      }
+      primary = candidate;
+      created = true;
+    }
+    const others = new Set<string>();
+    const mine: Record<string, string> = {};
+    for (const { type, profileId } of owners) {
+      const value = identities[type]!;
+      if (profileId === primary) {
+        mine[type] = value;
+        continue;
+      }
+      if (profileId !== undefined) {
+        others.add(profileId);
+        continue;
+      }
+      const owner = await claim(store, type, value, primary, at);
+      if (owner === primary) mine[type] = value;
+      else others.add(owner);
+    }
+    const addToSet: Record<string, unknown> = {};
+    for (const [type, value] of Object.entries(mine)) addToSet[`identities.${type}`] = value;
+    const profile = await store.collection<Profile>(COLLECTIONS.profiles).findOneAndUpdate(
+      { _id: primary },
+      {
+        $setOnInsert: profileSeed(at),
+        $set: { updatedAt: at },
+        ...(Object.keys(addToSet).length > 0 ? { $addToSet: addToSet } : {}),
+      },
+      { upsert: true, returnDocument: 'after' },
+    );
+    if (!profile) throw new Error(`profile ${primary} vanished while it was being resolved`);
+    if (profile.mergedInto) continue; // merged away under us: the claims now lead to the winner
+    others.delete(primary);
+    return { profile, created, others: [...others] };
+  }
+  throw new Error('could not resolve a profile: its identities kept changing owner (merges racing)');
+}
+
+/** Claims an identity for `profileId`, or returns the profile that already owns it. */
+async function claim(store: Store, type: string, value: string, profileId: string, at: Date): Promise<string> {
+  const claims = store.collection<IdentityDoc>(COLLECTIONS.identities);
+  try {
+    await claims.insertOne(claimDoc(type, value, profileId, at));
+    return profileId;
+  } catch (err) {
+    if (!(err instanceof DuplicateKeyError)) throw err;
+    const existing = await claims.findOne({ _id: identityKey(type, value) });
+    return existing ? followMerges(store, existing.profileId) : profileId;
+  }
+}
+
+function claimDoc(type: string, value: string, profileId: string, at: Date): IdentityDoc {
+  return { _id: identityKey(type, value), type, value, profileId, at };
+}
+
+/** The owner of each identity, strongest identity first; merged profiles are followed. */
+async function ownersOf(
+  store: Store,
+  identities: Identities,
+  types: string[],
+): Promise<Array<{ type: string; profileId: string | undefined }>> {
+  const keys = types.map((t) => identityKey(t, identities[t]!));
+  const found = new Map<string, string>();
+  for await (const doc of store.collection<IdentityDoc>(COLLECTIONS.identities).find({ _id: { $in: keys } })) {
+    found.set(doc._id, doc.profileId);
+  }
+  const out: Array<{ type: string; profileId: string | undefined }> = [];
+  for (let i = 0; i < types.length; i++) {
+    const owner = found.get(keys[i]!);
+    out.push({ type: types[i]!, profileId: owner === undefined ? undefined : await followMerges(store, owner) });
+  }
+  return out;
+}
+
+/** The live profile that `profileId` was merged into (itself when it was not merged). */
+export async function followMerges(store: Store, profileId: string): Promise<string> {
+  const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+  let current = profileId;
+  for (let hop = 0; hop < MAX_MERGE_HOPS; hop++) {
+    const doc = await profiles.findOne({ _id: current }, { projection: { mergedInto: 1 } });
+    if (!doc?.mergedInto) return current;
+    current = doc.mergedInto;
+  }
+  throw new Error(`profile ${profileId} has a merge chain longer than ${MAX_MERGE_HOPS}`);
+}
+
+export async function findProfile(store: Store, identities: Identities): Promise<Profile | null> {
+  const types = rankedTypes(identities);
+  const owners = await ownersOf(store, identities, types);
+  const id = owners.find((o) => o.profileId !== undefined)?.profileId;
+  return id ? store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: id }) : null;
+}

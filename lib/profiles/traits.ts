@@ -1,0 +1,113 @@
+/**
+ * Merging traits into a profile, field by field. Strategies need the current value
+ * (keep-first, append, sum), so the merge is a read-modify-write guarded by the profile's
+ * version: a concurrent writer makes the guard miss and the merge is recomputed.
+ */
+import type { Store } from '../store/port.js';
+import { COLLECTIONS } from '../store/schema.js';
+import type { JsonObject, JsonValue } from '../validate/document.js';
+import type { ConsentEntry, ConsentStatus, Profile } from './profile.js';
+
+export const MERGE_STRATEGIES = ['overwrite', 'keepFirst', 'append', 'sum'] as const;
+export type MergeStrategy = (typeof MERGE_STRATEGIES)[number];
+
+export interface MergePolicy {
+  default: MergeStrategy;
+  fields: Record<string, MergeStrategy>;
+}
+
+/** Lists kept by `append` are capped so a trait cannot grow a profile without bound. */
+export const MAX_APPENDED_ITEMS = 100;
+const MAX_ATTEMPTS = 8;
+
+export class TraitMergeError extends Error {
+  readonly code = 'BAD_TRAIT';
+}
+
+export function isMergeStrategy(value: unknown): value is MergeStrategy {
+  return typeof value === 'string' && (MERGE_STRATEGIES as readonly string[]).includes(value);
+}
+
+/** The value a field takes when `incoming` meets `current` under `strategy`. */
+export function mergeValue(field: string, strategy: MergeStrategy, current: JsonValue | undefined, incoming: JsonValue): JsonValue {
+  switch (strategy) {
+    case 'overwrite':
+      return incoming;
+    case 'keepFirst':
+      return current === undefined || current === null ? incoming : current;
+    case 'sum': {
+      if (typeof incoming !== 'number') throw new TraitMergeError(`trait ${field} is summed, so it must be a number`);
+      if (current === undefined || current === null) return incoming;
+      if (typeof current !== 'number') throw new TraitMergeError(`trait ${field} is summed but the profile holds a non-number`);
+      return current + incoming;
+    }
+    case 'append': {
+      const list = current === undefined || current === null ? [] : Array.isArray(current) ? [...current] : [current];
+      for (const item of Array.isArray(incoming) ? incoming : [incoming]) {
+        if (!list.some((existing) => sameJson(existing, item))) list.push(item);
+      }
+      return list.slice(-MAX_APPENDED_ITEMS);
+    }
+  }
+}
+
+function sameJson(a: JsonValue, b: JsonValue): boolean {
+  return a === b || (typeof a === 'object' && typeof b === 'object' && JSON.stringify(a) === JSON.stringify(b));
+}
+
+export function mergeTraits(current: JsonObject, incoming: JsonObject, policy: MergePolicy): JsonObject {
+  const next: JsonObject = { ...current };
+  for (const [field, value] of Object.entries(incoming)) {
+    next[field] = mergeValue(field, policy.fields[field] ?? policy.default, current[field], value);
+  }
+  return next;
+}
+
+/** Per channel, the more recent decision wins. */
+export function mergeConsent(
+  a: Record<string, ConsentEntry>,
+  b: Record<string, ConsentEntry>,
+): Record<string, ConsentEntry> {
+  const out: Record<string, ConsentEntry> = { ...a };
+  for (const [channel, entry] of Object.entries(b)) {
+    const mine = out[channel];
+    if (!mine || entry.at.getTime() > mine.at.getTime()) out[channel] = entry;
+  }
+  return out;
+}
+
+export interface ProfileChanges {
+  traits?: JsonObject;
+  consent?: Record<string, ConsentStatus>;
+}
+
+/** Applies traits and consent to a live profile; returns the profile as stored afterwards. */
+export async function applyProfileChanges(
+  store: Store,
+  profileId: string,
+  changes: ProfileChanges,
+  policy: MergePolicy,
+  now: Date,
+): Promise<Profile> {
+  const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const current = await profiles.findOne({ _id: profileId });
+    if (!current) throw new Error(`profile ${profileId} does not exist`);
+    if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now);
+    const set: Record<string, unknown> = { updatedAt: now };
+    if (changes.traits) {
+      const traits = mergeTraits(current.traits, changes.traits, policy);
+      for (const field of Object.keys(changes.traits)) set[`traits.${field}`] = traits[field];
+    }
+    for (const [channel, status] of Object.entries(changes.consent ?? {})) {
+      set[`consent.${channel}`] = { status, at: now } satisfies ConsentEntry;
+    }
+    const updated = await profiles.findOneAndUpdate(
+      { _id: profileId, version: current.version },
+      { $set: set, $inc: { version: 1 } },
+      { returnDocument: 'after' },
+    );
+    if (updated) return updated;
+  }
+  throw new Error(`profile ${profileId} changed too often to merge traits (${MAX_ATTEMPTS} attempts)`);
+}

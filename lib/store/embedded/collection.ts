@@ -1,0 +1,194 @@
+/**
+ * One embedded collection: documents in a Map by `_id`, MongoDB semantics from mingo (the
+ * same engine lib/ uses to evaluate filters in process), every change journaled before it
+ * is acknowledged. Each method runs its read-check-write synchronously, so within the one
+ * process that owns the store every update is atomic, as a single-document MongoDB write.
+ */
+import { Aggregator, Query } from 'mingo';
+import { update as applyModifier, type Modifier } from 'mingo/updater';
+import type { AnyObject } from 'mingo/types';
+import {
+  DuplicateKeyError,
+  StoreError,
+  type Collection,
+  type Doc,
+  type Filter,
+  type FindOneAndUpdateOptions,
+  type FindOptions,
+  type PipelineStage,
+  type Update,
+  type UpdateOptions,
+  type UpdateResult,
+} from '../port.js';
+import type { JournalRecord } from './codec.js';
+
+export type Persist = (records: JournalRecord[]) => Promise<void>;
+
+const clone = <T>(value: T): T => structuredClone(value);
+
+export class EmbeddedCollection<T extends Doc> implements Collection<T> {
+  readonly docs = new Map<string, T>();
+
+  constructor(
+    readonly name: string,
+    private readonly persist: Persist,
+  ) {}
+
+  async insertOne(doc: T): Promise<void> {
+    this.requireId(doc._id);
+    if (this.docs.has(doc._id)) throw new DuplicateKeyError(this.name, doc._id);
+    const stored = clone(doc);
+    this.docs.set(stored._id, stored);
+    await this.persist([{ c: this.name, put: stored }]);
+  }
+
+  async findOne(filter: Filter, options: Pick<FindOptions, 'sort' | 'projection'> = {}): Promise<T | null> {
+    const [first] = this.select(filter, { ...options, limit: 1 });
+    return first ? clone(first) : null;
+  }
+
+  async *find(filter: Filter, options: FindOptions = {}): AsyncIterable<T> {
+    for (const doc of this.select(filter, options)) yield clone(doc);
+  }
+
+  async count(filter: Filter): Promise<number> {
+    return this.matching(filter).length;
+  }
+
+  async updateOne(filter: Filter, update: Update, options: UpdateOptions = {}): Promise<UpdateResult> {
+    const outcome = this.modifyFirst(filter, update, options.upsert === true);
+    await this.persistOutcome(outcome.changed);
+    return outcome.result;
+  }
+
+  async updateMany(filter: Filter, update: Update): Promise<UpdateResult> {
+    const changed: T[] = [];
+    const targets = this.matching(filter);
+    for (const current of targets) {
+      const next = this.applyUpdate(current, update, false);
+      if (next) changed.push(next);
+    }
+    for (const doc of changed) this.docs.set(doc._id, doc);
+    await this.persistOutcome(changed);
+    return { matched: targets.length, modified: changed.length, upserted: false };
+  }
+
+  async findOneAndUpdate(filter: Filter, update: Update, options: FindOneAndUpdateOptions = {}): Promise<T | null> {
+    const outcome = this.modifyFirst(filter, update, options.upsert === true);
+    await this.persistOutcome(outcome.changed);
+    const doc = options.returnDocument === 'after' ? outcome.after : outcome.before;
+    return doc ? clone(doc) : null;
+  }
+
+  async deleteOne(filter: Filter): Promise<number> {
+    const [target] = this.select(filter, { limit: 1 });
+    if (!target) return 0;
+    this.docs.delete(target._id);
+    await this.persist([{ c: this.name, del: target._id }]);
+    return 1;
+  }
+
+  async deleteMany(filter: Filter): Promise<number> {
+    const targets = this.matching(filter);
+    for (const doc of targets) this.docs.delete(doc._id);
+    if (targets.length > 0) await this.persist(targets.map((doc) => ({ c: this.name, del: doc._id })));
+    return targets.length;
+  }
+
+  async aggregate<R extends object>(pipeline: PipelineStage[]): Promise<R[]> {
+    // Results may share sub-objects with stored documents; hand out copies only.
+    return clone(new Aggregator(pipeline).run(Array.from(this.docs.values())) as R[]);
+  }
+
+  /** Journal records describing the whole collection, for compaction. */
+  *snapshot(): Iterable<JournalRecord> {
+    for (const doc of this.docs.values()) yield { c: this.name, put: doc };
+  }
+
+  private modifyFirst(
+    filter: Filter,
+    update: Update,
+    upsert: boolean,
+  ): { result: UpdateResult; before: T | null; after: T | null; changed: T[] } {
+    const [current] = this.select(filter, { limit: 1 });
+    if (current) {
+      const next = this.applyUpdate(current, update, false);
+      if (next) this.docs.set(next._id, next);
+      return {
+        result: { matched: 1, modified: next ? 1 : 0, upserted: false },
+        before: current,
+        after: next ?? current,
+        changed: next ? [next] : [],
+      };
+    }
+    if (!upsert) return { result: { matched: 0, modified: 0, upserted: false }, before: null, after: null, changed: [] };
+    const seed = { ...equalityFields(filter), ...(update.$setOnInsert ?? {}) } as T;
+    this.requireId(seed._id);
+    const created = this.applyUpdate(seed, update, true) ?? clone(seed);
+    this.docs.set(created._id, created);
+    return { result: { matched: 0, modified: 0, upserted: true }, before: null, after: created, changed: [created] };
+  }
+
+  /** Returns the updated copy, or null when the update changes nothing. */
+  private applyUpdate(current: T, update: Update, inserting: boolean): T | null {
+    const next = clone(current);
+    const { $setOnInsert, ...modifier } = update;
+    if (inserting && $setOnInsert) Object.assign(next, clone($setOnInsert));
+    const changedPaths = applyModifier(next as AnyObject, modifier as Modifier<AnyObject>, undefined, undefined, {
+      cloneMode: 'deep',
+    });
+    if (next._id !== current._id) throw new StoreError(`an update may not change _id in ${this.name}`, 'IMMUTABLE_ID');
+    return changedPaths.length > 0 || inserting ? next : null;
+  }
+
+  private select(filter: Filter, options: FindOptions): T[] {
+    let docs = this.matching(filter);
+    if (options.sort) {
+      const sort = options.sort;
+      docs = new Aggregator([{ $sort: sort }]).run(docs as AnyObject[]) as T[];
+    }
+    const skip = options.skip ?? 0;
+    const end = options.limit && options.limit > 0 ? skip + options.limit : undefined;
+    docs = docs.slice(skip, end);
+    if (options.projection && Object.keys(options.projection).length > 0) {
+      docs = new Aggregator([{ $project: options.projection }]).run(docs as AnyObject[]) as T[];
+    }
+    return docs;
+  }
+
+  private matching(filter: Filter): T[] {
+    const id = filter._id;
+    const query = new Query(filter as AnyObject);
+    if (typeof id === 'string') {
+      // Direct lookup: identity and idempotency checks are all by _id.
+      const doc = this.docs.get(id);
+      return doc && query.test(doc as AnyObject) ? [doc] : [];
+    }
+    const out: T[] = [];
+    for (const doc of this.docs.values()) if (query.test(doc as AnyObject)) out.push(doc);
+    return out;
+  }
+
+  private async persistOutcome(changed: T[]): Promise<void> {
+    if (changed.length > 0) await this.persist(changed.map((doc) => ({ c: this.name, put: doc })));
+  }
+
+  private requireId(id: unknown): asserts id is string {
+    if (typeof id !== 'string' || id.length === 0) {
+      throw new StoreError(`documents in ${this.name} need a non-empty string _id`, 'BAD_ID');
+    }
+  }
+}
+
+/** The fields of a filter that an upsert copies into the new document, as MongoDB does. */
+function equalityFields(filter: Filter): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(filter)) {
+    if (key.startsWith('$') || key.includes('.')) continue;
+    const isOperatorObject =
+      value !== null && typeof value === 'object' && !(value instanceof Date) && !Array.isArray(value) &&
+      Object.keys(value).some((k) => k.startsWith('$'));
+    if (!isOperatorObject) out[key] = clone(value);
+  }
+  return out;
+}

@@ -1,0 +1,109 @@
+/**
+ * The embedded adapter: the default store, with no server. All collections live in memory
+ * and in one journal file under a directory (the Node-RED user directory by default).
+ * One process owns a directory at a time; a lock file names it, and a lock left by a
+ * process that no longer runs (killed, crashed) is taken over.
+ */
+import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { join, resolve } from 'node:path';
+import { StoreError, type Doc, type Store } from '../port.js';
+import { EmbeddedCollection } from './collection.js';
+import { Journal, type JournalOptions } from './journal.js';
+import type { JournalRecord } from './codec.js';
+
+export interface EmbeddedStoreOptions extends Partial<JournalOptions> {
+  directory: string;
+}
+
+const JOURNAL_FILE = 'journal.jsonl';
+const LOCK_FILE = 'store.lock';
+
+export class EmbeddedStore implements Store {
+  readonly kind = 'embedded' as const;
+  readonly description: string;
+  private readonly collections = new Map<string, EmbeddedCollection<Doc>>();
+  private journal: Journal | null = null;
+  private closed = false;
+
+  private constructor(readonly directory: string) {
+    this.description = `embedded store at ${directory}`;
+  }
+
+  static async open(options: EmbeddedStoreOptions): Promise<EmbeddedStore> {
+    const directory = resolve(options.directory);
+    await mkdir(directory, { recursive: true });
+    await takeLock(directory);
+    const store = new EmbeddedStore(directory);
+    try {
+      store.journal = await Journal.open(
+        join(directory, JOURNAL_FILE),
+        { fsync: options.fsync ?? false, compactAfterBytes: options.compactAfterBytes ?? 16 * 1024 * 1024 },
+        (record) => store.replay(record),
+        () => store.snapshot(),
+      );
+    } catch (err) {
+      await releaseLock(directory);
+      throw err;
+    }
+    return store;
+  }
+
+  collection<T extends Doc>(name: string): EmbeddedCollection<T> {
+    if (this.closed) throw new StoreError(`${this.description} is closed`, 'STORE_CLOSED');
+    let collection = this.collections.get(name);
+    if (!collection) {
+      collection = new EmbeddedCollection<Doc>(name, (records) => this.write(records));
+      this.collections.set(name, collection);
+    }
+    return collection as unknown as EmbeddedCollection<T>;
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.journal?.close();
+    await releaseLock(this.directory);
+  }
+
+  private write(records: JournalRecord[]): Promise<void> {
+    if (!this.journal || this.closed) {
+      return Promise.reject(new StoreError(`${this.description} is closed`, 'STORE_CLOSED'));
+    }
+    return this.journal.append(records);
+  }
+
+  private replay(record: JournalRecord): void {
+    const docs = this.collection(record.c).docs;
+    if ('put' in record) docs.set(record.put._id, record.put);
+    else docs.delete(record.del);
+  }
+
+  private *snapshot(): Iterable<JournalRecord> {
+    for (const collection of this.collections.values()) yield* collection.snapshot();
+  }
+}
+
+async function takeLock(directory: string): Promise<void> {
+  const file = join(directory, LOCK_FILE);
+  const holder = Number.parseInt(await readFile(file, 'utf8').catch(() => ''), 10);
+  if (Number.isInteger(holder) && holder !== process.pid && isRunning(holder)) {
+    throw new StoreError(
+      `the embedded store at ${directory} is in use by process ${holder}; the embedded store serves one process — use MongoDB to share a store`,
+      'STORE_LOCKED',
+    );
+  }
+  await writeFile(file, String(process.pid));
+}
+
+async function releaseLock(directory: string): Promise<void> {
+  await rm(join(directory, LOCK_FILE), { force: true });
+}
+
+function isRunning(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}

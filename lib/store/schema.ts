@@ -1,0 +1,35 @@
+/**
+ * Every collection the package uses and the indexes it declares. The MongoDB adapter creates
+ * these at start; the embedded adapter keeps everything in memory and needs none.
+ * Only plain ascending/descending indexes: no TTL, partial or unique secondary indexes,
+ * which the MongoDB-wire test servers do not support (uniqueness goes through `_id`).
+ */
+export interface IndexSpec {
+  key: Record<string, 1 | -1>;
+  name: string;
+}
+
+export const COLLECTIONS = {
+  profiles: 'profiles',
+  identities: 'identities',
+  events: 'events',
+  milestones: 'milestones',
+} as const;
+
+export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
+
+export const INDEXES: Record<CollectionName, IndexSpec[]> = {
+  profiles: [
+    { key: { mergedInto: 1 }, name: 'mergedInto' },
+    { key: { updatedAt: -1 }, name: 'updatedAt' },
+  ],
+  identities: [{ key: { profileId: 1 }, name: 'profileId' }],
+  events: [
+    { key: { profileId: 1, timestamp: -1 }, name: 'profile_time' },
+    { key: { name: 1, timestamp: -1 }, name: 'name_time' },
+  ],
+  milestones: [
+    { key: { name: 1, journey: 1, variant: 1 }, name: 'name_journey_variant' },
+    { key: { profileId: 1, at: -1 }, name: 'profile_time' },
+  ],
+};

@@ -1,0 +1,31 @@
+// Compiles the TypeScript and lays out what Node-RED loads: each node's .html and
+// locales beside its compiled .js, the icons in an icons/ folder beside each node (the
+// only place Node-RED looks), and flows/ copied to examples/ (the only folder Node-RED
+// offers under Import > Examples).
+import { spawnSync } from 'node:child_process';
+import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const at = (...parts) => join(root, ...parts);
+
+rmSync(at('dist'), { recursive: true, force: true });
+rmSync(at('examples'), { recursive: true, force: true });
+
+const tsc = spawnSync(process.execPath, [at('node_modules/typescript/bin/tsc'), '-p', at('tsconfig.json')], {
+  stdio: 'inherit',
+});
+if (tsc.status !== 0) process.exit(tsc.status ?? 1);
+
+for (const name of readdirSync(at('nodes'))) {
+  const source = at('nodes', name);
+  if (!statSync(source).isDirectory() || !existsSync(join(source, `${name}.html`))) continue;
+  const target = at('dist/nodes', name);
+  cpSync(join(source, `${name}.html`), join(target, `${name}.html`));
+  if (existsSync(join(source, 'locales'))) cpSync(join(source, 'locales'), join(target, 'locales'), { recursive: true });
+  cpSync(at('icons'), join(target, 'icons'), { recursive: true });
+}
+
+cpSync(at('flows'), at('examples'), { recursive: true });
+console.log('build: dist/ and examples/ ready');

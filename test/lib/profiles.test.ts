@@ -1,0 +1,140 @@
+/** Traits merging and profile stitching, on both stores. */
+import { expect } from 'chai';
+import {
+  COLLECTIONS,
+  applyProfileChanges,
+  findProfile,
+  ingestEvent,
+  mergeTraits,
+  unifyProfiles,
+  type IdentityDoc,
+  type MergePolicy,
+  type Profile,
+  type Store,
+} from '../../lib/index.js';
+import { forEachStore } from '../support/stores.js';
+
+const now = new Date('2026-06-01T12:00:00Z');
+const later = new Date('2026-06-02T12:00:00Z');
+const overwrite: MergePolicy = { default: 'overwrite', fields: {} };
+
+async function accepted(store: Store, input: Record<string, unknown>, at = now): Promise<Profile> {
+  const r = await ingestEvent(store, input, { now: at });
+  if (r.status !== 'accepted') throw new Error(`event refused: ${r.reason}`);
+  return r.profile;
+}
+
+describe('trait merge strategies', () => {
+  const policy: MergePolicy = {
+    default: 'overwrite',
+    fields: { firstSource: 'keepFirst', interests: 'append', lifetimeValue: 'sum' },
+  };
+  it('applies each field its own strategy', () => {
+    const current = { plan: 'free', firstSource: 'ad', interests: ['shoes'], lifetimeValue: 10 };
+    const next = mergeTraits(current, { plan: 'pro', firstSource: 'email', interests: ['hats', 'shoes'], lifetimeValue: 5.5 }, policy);
+    expect(next).to.deep.equal({ plan: 'pro', firstSource: 'ad', interests: ['shoes', 'hats'], lifetimeValue: 15.5 });
+  });
+  it('starts keep-first, append and sum from nothing', () => {
+    expect(mergeTraits({}, { firstSource: 'email', interests: 'hats', lifetimeValue: 3 }, policy)).to.deep.equal({
+      firstSource: 'email',
+      interests: ['hats'],
+      lifetimeValue: 3,
+    });
+  });
+  it('refuses to sum a non-number', () => {
+    expect(() => mergeTraits({}, { lifetimeValue: 'lots' }, policy)).to.throw(/summed/);
+  });
+  it('caps an appended list at 100 items, dropping the oldest', () => {
+    let traits = {};
+    for (let i = 0; i < 120; i++) traits = mergeTraits(traits, { interests: `i${i}` }, policy);
+    const list = (traits as { interests: string[] }).interests;
+    expect(list).to.have.length(100);
+    expect(list[0]).to.equal('i20');
+  });
+});
+
+describe('profiles', () => {
+  forEachStore((ctx) => {
+    it('merges traits and consent into the stored profile', async () => {
+      const p = await accepted(ctx.store, { name: 'signed_up', email: 'a@x.io', messageId: '1' });
+      const policy: MergePolicy = { default: 'overwrite', fields: { visits: 'sum' } };
+      await applyProfileChanges(ctx.store, p._id, { traits: { plan: 'free', visits: 1 } }, policy, now);
+      const after = await applyProfileChanges(
+        ctx.store,
+        p._id,
+        { traits: { plan: 'pro', visits: 2 }, consent: { email: 'granted' } },
+        policy,
+        later,
+      );
+      expect(after.traits).to.deep.equal({ plan: 'pro', visits: 3 });
+      expect(after.consent.email?.status).to.equal('granted');
+      expect(after.aggregates.signed_up?.count).to.equal(1);
+    });
+
+    it('loses no concurrent sum', async () => {
+      const p = await accepted(ctx.store, { name: 'x', userId: 'u', messageId: '1' });
+      const policy: MergePolicy = { default: 'sum', fields: {} };
+      await Promise.all(
+        Array.from({ length: 6 }, () => applyProfileChanges(ctx.store, p._id, { traits: { points: 1 } }, policy, now)),
+      );
+      const stored = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: p._id });
+      expect(stored?.traits.points).to.equal(6);
+    });
+
+    it('stitches an anonymous profile into the known one when an event links them', async () => {
+      const known = await accepted(ctx.store, { name: 'signed_up', email: 'ada@example.com', messageId: 'k1' }, now);
+      await applyProfileChanges(ctx.store, known._id, { traits: { plan: 'pro' }, consent: { email: 'granted' } }, overwrite, now);
+      const anon = await accepted(ctx.store, { name: 'page', anonymousId: 'anon-1', messageId: 'a1' }, now);
+      await accepted(ctx.store, { name: 'page', anonymousId: 'anon-1', messageId: 'a2' }, later);
+      await applyProfileChanges(ctx.store, anon._id, { traits: { plan: 'trial', colour: 'blue' }, consent: { sms: 'denied' } }, overwrite, now);
+      expect(anon._id).to.not.equal(known._id);
+
+      // The linking event carries both identities.
+      const { profile, merged } = await unifyProfiles(ctx.store, { email: 'ada@example.com', anonymousId: 'anon-1' }, later);
+      expect(profile._id).to.equal(known._id);
+      expect(merged).to.deep.equal([{ loser: anon._id, winner: known._id }]);
+      expect(profile.identities).to.deep.equal({ email: ['ada@example.com'], anonymousId: ['anon-1'] });
+      expect(profile.traits).to.deep.equal({ plan: 'pro', colour: 'blue' });
+      expect(profile.aggregates.page?.count).to.equal(2);
+      expect(profile.aggregates.page?.last.getTime()).to.equal(later.getTime());
+      expect(profile.aggregates.signed_up?.count).to.equal(1);
+      expect(profile.consent.email?.status).to.equal('granted');
+      expect(profile.consent.sms?.status).to.equal('denied');
+
+      const loser = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: anon._id });
+      expect(loser?.mergedInto).to.equal(known._id);
+      const claim = await ctx.store.collection<IdentityDoc>(COLLECTIONS.identities).findOne({ _id: 'anonymousId:anon-1' });
+      expect(claim?.profileId).to.equal(known._id);
+
+      // A later event with the old anonymousId lands on the merged profile.
+      const next = await accepted(ctx.store, { name: 'page', anonymousId: 'anon-1', messageId: 'a3' }, later);
+      expect(next._id).to.equal(known._id);
+      expect(next.aggregates.page?.count).to.equal(3);
+      expect((await findProfile(ctx.store, { anonymousId: 'anon-1' }))?._id).to.equal(known._id);
+    });
+
+    it('completes a merge interrupted after the fold without counting twice', async () => {
+      const known = await accepted(ctx.store, { name: 'buy', userId: 'u1', messageId: 'k' });
+      const anon = await accepted(ctx.store, { name: 'buy', anonymousId: 'z', messageId: 'a' });
+      // Simulate the crash: the fold happened (mergedFrom set, counts summed), nothing else did.
+      await ctx.store.collection<Profile>(COLLECTIONS.profiles).updateOne(
+        { _id: known._id },
+        { $set: { 'aggregates.buy.count': 2 }, $push: { mergedFrom: anon._id }, $inc: { version: 1 } },
+      );
+      const { profile } = await unifyProfiles(ctx.store, { userId: 'u1', anonymousId: 'z' }, later);
+      expect(profile._id).to.equal(known._id);
+      expect(profile.aggregates.buy?.count).to.equal(2);
+      const loser = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: anon._id });
+      expect(loser?.mergedInto).to.equal(known._id);
+    });
+
+    it('leaves an unrelated profile untouched by a merge', async () => {
+      const other = await accepted(ctx.store, { name: 'page', email: 'other@example.com', messageId: 'o' });
+      await accepted(ctx.store, { name: 'page', email: 'ada@example.com', messageId: 'k' });
+      await accepted(ctx.store, { name: 'page', anonymousId: 'anon', messageId: 'a' });
+      await unifyProfiles(ctx.store, { email: 'ada@example.com', anonymousId: 'anon' }, later);
+      const after = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: other._id });
+      expect(after).to.deep.equal(other);
+    });
+  });
+});

@@ -1,0 +1,68 @@
+/** The two store adapters as test fixtures, so one suite runs unchanged against both. */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { EmbeddedStore, MongoStore, type Store } from '../../lib/index.js';
+
+export interface StoreFixture {
+  readonly name: 'embedded' | 'mongodb';
+  /** A fresh, empty store. */
+  open(): Promise<Store>;
+  /** The same data opened again, as after a restart (the previous store must be closed). */
+  reopen(): Promise<Store>;
+  cleanup(): Promise<void>;
+}
+
+export function testMongoUri(): string {
+  const uri = process.env.JOURNEYS_TEST_MONGODB_URI;
+  if (!uri) throw new Error('no test MongoDB: the root hook (test/support/hooks) did not start one');
+  return uri;
+}
+
+export function embeddedFixture(): StoreFixture {
+  let directory = '';
+  return {
+    name: 'embedded',
+    async open() {
+      directory = await mkdtemp(join(tmpdir(), 'journeys-store-'));
+      return EmbeddedStore.open({ directory });
+    },
+    reopen: () => EmbeddedStore.open({ directory }),
+    async cleanup() {
+      if (directory) await rm(directory, { recursive: true, force: true });
+    },
+  };
+}
+
+export function mongoFixture(): StoreFixture {
+  let database = '';
+  return {
+    name: 'mongodb',
+    open() {
+      database = `journeys_test_${randomUUID().slice(0, 8)}`;
+      return MongoStore.open({ uri: testMongoUri(), database });
+    },
+    reopen: () => MongoStore.open({ uri: testMongoUri(), database }),
+    async cleanup() {},
+  };
+}
+
+export const storeFixtures = (): StoreFixture[] => [embeddedFixture(), mongoFixture()];
+
+/** Runs `suite` once per adapter with a fresh store in `ctx.store` for every test. */
+export function forEachStore(suite: (ctx: { store: Store; fixture: StoreFixture }) => void): void {
+  for (const fixture of storeFixtures()) {
+    describe(`on the ${fixture.name} store`, function () {
+      const ctx = { store: undefined as unknown as Store, fixture };
+      beforeEach(async () => {
+        ctx.store = await fixture.open();
+      });
+      afterEach(async () => {
+        await ctx.store.close();
+        await fixture.cleanup();
+      });
+      suite(ctx);
+    });
+  }
+}
