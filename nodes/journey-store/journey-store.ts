@@ -1,0 +1,103 @@
+/**
+ * journey-store (config): where profiles, events and journeys live. Embedded by default
+ * (a journal under the Node-RED user directory), or a MongoDB database whose connection
+ * string is kept as a credential.
+ */
+import { isAbsolute, join, resolve } from 'node:path';
+import { acquireStore, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
+import { codedError } from '../shared/input.js';
+import type { JourneyStoreConfigNode } from '../shared/store-client.js';
+import { registerNode, type Node, type NodeAPI, type NodeDef } from '../shared/red.js';
+
+interface JourneyStoreDef extends NodeDef {
+  backend?: 'embedded' | 'mongodb';
+  directory?: string;
+  database?: string;
+}
+
+interface Credentials {
+  uri?: string;
+}
+
+/** A failed open is retried on a later message, but not more often than this. */
+const RETRY_OPEN_MS = 5_000;
+/** How long close waits for users to finish their in-flight messages. */
+const CLOSE_WAIT_MS = 10_000;
+
+export = function (RED: NodeAPI): void {
+  function JourneyStoreNode(this: JourneyStoreConfigNode, def: JourneyStoreDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const credentials = (node.credentials ?? {}) as Credentials;
+    const users = new Set<Node>();
+    let lease: Promise<StoreLease> | null = null;
+    let failedAt = 0;
+    let closing = false;
+    let usersGone: (() => void) | null = null;
+
+    const config = storeConfig(RED, def, credentials);
+    Object.defineProperty(node, 'description', {
+      value: config.kind === 'embedded' ? `embedded store at ${config.directory}` : `MongoDB database ${config.database}`,
+    });
+
+    node.getStore = async (): Promise<Store> => {
+      if (closing) throw codedError(RED._('journey-store.errors.closing'), 'STORE_CLOSED');
+      if (!lease) {
+        if (config.kind === 'mongodb' && !config.uri) {
+          throw codedError(RED._('journey-store.errors.no-uri'), 'STORE_CONFIG');
+        }
+        if (Date.now() - failedAt < RETRY_OPEN_MS) {
+          throw codedError(RED._('journey-store.errors.unavailable'), 'STORE_UNAVAILABLE');
+        }
+        lease = acquireStore(config);
+        lease.then(
+          (l) => node.log(RED._('journey-store.log.opened', { store: l.store.description })),
+          (err: Error) => {
+            failedAt = Date.now();
+            lease = null;
+            node.error(RED._('journey-store.errors.open-failed', { message: err.message }));
+          },
+        );
+      }
+      return (await lease).store;
+    };
+
+    node.register = (user: Node) => {
+      users.add(user);
+    };
+    node.deregister = (user: Node) => {
+      users.delete(user);
+      if (users.size === 0) usersGone?.();
+    };
+
+    // Opened at deploy so a misconfigured store shows in the log straight away.
+    node.getStore().catch(() => undefined);
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      closing = true;
+      const waitForUsers =
+        users.size === 0
+          ? Promise.resolve()
+          : new Promise<void>((resolve) => {
+              usersGone = resolve;
+              setTimeout(resolve, CLOSE_WAIT_MS).unref();
+            });
+      void waitForUsers
+        .then(() => lease?.then((l) => l.release()).catch(() => undefined))
+        .then(() => done(), () => done());
+    });
+  }
+
+  registerNode(RED, 'journey-store', JourneyStoreNode, {
+    credentials: { uri: { type: 'password' } },
+  });
+};
+
+function storeConfig(RED: NodeAPI, def: JourneyStoreDef, credentials: Credentials): StoreConfig {
+  if (def.backend === 'mongodb') {
+    return { kind: 'mongodb', uri: credentials.uri ?? '', database: def.database?.trim() || 'journeys' };
+  }
+  const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
+  const directory = def.directory?.trim() || 'journeys-store';
+  return { kind: 'embedded', directory: isAbsolute(directory) ? directory : resolve(join(userDir, directory)) };
+}

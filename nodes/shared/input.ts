@@ -1,0 +1,45 @@
+/**
+ * The one way this package's nodes handle input: an async handler whose failures reach
+ * Catch nodes (as `done(err)`) instead of crashing the runtime, and whose in-flight
+ * messages a close handler can wait for before the store goes away.
+ */
+import type { Done, Node, NodeMessageInFlow, Send } from './red.js';
+
+export interface InputHandling {
+  /** Resolves once every message already received has finished. */
+  drain(): Promise<void>;
+}
+
+export type InputHandler = (msg: NodeMessageInFlow, send: Send) => Promise<void>;
+
+/** Normalises anything thrown into an Error, keeping a `code` when it had one. */
+export function asError(thrown: unknown): Error {
+  if (thrown instanceof Error) return thrown;
+  return new Error(typeof thrown === 'string' ? thrown : JSON.stringify(thrown));
+}
+
+export function handleInput(node: Node, handler: InputHandler, onError?: (err: Error) => void): InputHandling {
+  const inFlight = new Set<Promise<void>>();
+  node.on('input', (msg: NodeMessageInFlow, send: Send, done: Done) => {
+    const work = handler(msg, send).then(
+      () => done(),
+      (thrown: unknown) => {
+        const err = asError(thrown);
+        onError?.(err);
+        done(err);
+      },
+    );
+    inFlight.add(work);
+    void work.finally(() => inFlight.delete(work));
+  });
+  return {
+    async drain() {
+      while (inFlight.size > 0) await Promise.allSettled([...inFlight]);
+    },
+  };
+}
+
+/** An Error with a `code` a flow can switch on (msg.error.code in a Catch node). */
+export function codedError(message: string, code: string): Error & { code: string } {
+  return Object.assign(new Error(message), { code });
+}

@@ -1,0 +1,20 @@
+/**
+ * How a node reaches its journey-store config node: the config node owns the open store
+ * and counts its users, so it closes the store only after the last of them has finished.
+ */
+import type { Store } from '../../lib/index.js';
+import type { Node, NodeAPI } from './red.js';
+
+export interface JourneyStoreConfigNode extends Node {
+  /** The open store; opens (or re-tries opening) it on first use. */
+  getStore(): Promise<Store>;
+  register(user: Node): void;
+  deregister(user: Node): void;
+  readonly description: string;
+}
+
+export function findStoreConfig(RED: NodeAPI, id: string | undefined): JourneyStoreConfigNode | null {
+  if (!id) return null;
+  const node = RED.nodes.getNode(id) as JourneyStoreConfigNode | null;
+  return node && typeof node.getStore === 'function' ? node : null;
+}

@@ -1,0 +1,46 @@
+/**
+ * What every store-using node does the same way: find its journey-store, register with
+ * it, count its messages on a badge, and on close wait for its in-flight messages before
+ * letting go of the store.
+ */
+import type { Store } from '../../lib/index.js';
+import { CountBadge } from './badge.js';
+import { handleInput, type InputHandler } from './input.js';
+import type { Node, NodeAPI } from './red.js';
+import { findStoreConfig, type JourneyStoreConfigNode } from './store-client.js';
+
+export interface StoreUser<K extends string> {
+  badge: CountBadge<K>;
+  store(): Promise<Store>;
+}
+
+export function useStore<K extends string>(
+  RED: NodeAPI,
+  node: Node,
+  storeId: string | undefined,
+  badge: { textKey: string; keys: readonly K[]; warnKey?: K },
+  handler: (user: StoreUser<K>) => InputHandler,
+): void {
+  const config: JourneyStoreConfigNode | null = findStoreConfig(RED, storeId);
+  if (!config) {
+    node.error(RED._('journeys.errors.missing-store'));
+    node.status({ fill: 'red', shape: 'ring', text: RED._('journeys.status.no-store') });
+    return;
+  }
+  config.register(node);
+  const counts = new CountBadge<K>(RED, node, badge.textKey, badge.keys, badge.warnKey);
+  const user: StoreUser<K> = { badge: counts, store: () => config.getStore() };
+  const input = handleInput(node, handler(user), (err) => {
+    const code = (err as Error & { code?: string }).code;
+    if (code === 'STORE_UNAVAILABLE' || code === 'STORE_CLOSED') {
+      counts.problem({ fill: 'red', shape: 'ring', text: RED._('journeys.status.store-unavailable') });
+    }
+  });
+  node.on('close', (_removed: boolean, done: () => void) => {
+    void input.drain().finally(() => {
+      counts.clear();
+      config.deregister(node);
+      done();
+    });
+  });
+}

@@ -1,0 +1,54 @@
+/**
+ * track: records a named milestone for the profile on msg, with the journey, node and
+ * split variant that brought it there, and passes msg on.
+ */
+import { recordMilestone } from '../../lib/index.js';
+import { codedError } from '../shared/input.js';
+import { registerNode, type Node, type NodeAPI, type NodeDef } from '../shared/red.js';
+import { useStore } from '../shared/store-user.js';
+
+interface TrackDef extends NodeDef {
+  store?: string;
+  milestone?: string;
+}
+
+interface JourneyOnMsg {
+  name?: unknown;
+  variant?: unknown;
+}
+
+export = function (RED: NodeAPI): void {
+  function TrackNode(this: Node, def: TrackDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const configured = def.milestone?.trim() || undefined;
+
+    useStore(RED, node, def.store, { textKey: 'track.status.counts', keys: ['tracked'] }, (user) => async (msg, send) => {
+      const name = configured ?? (typeof msg.milestone === 'string' ? msg.milestone : undefined);
+      if (!name) throw codedError(RED._('track.errors.no-milestone'), 'NO_MILESTONE');
+      const profile = msg.profile as { _id?: unknown } | undefined;
+      const profileId = typeof msg.profileId === 'string' ? msg.profileId : profile?._id;
+      if (typeof profileId !== 'string') {
+        throw codedError(RED._('track.errors.no-profile'), 'NO_PROFILE');
+      }
+      const journey = (msg.journey ?? {}) as JourneyOnMsg;
+      const recorded = await recordMilestone(
+        await user.store(),
+        {
+          name,
+          profileId,
+          node: node.id,
+          ...(typeof journey.name === 'string' ? { journey: journey.name } : {}),
+          ...(typeof journey.variant === 'string' ? { variant: journey.variant } : {}),
+          at: new Date(),
+        },
+        // The same msg passing this node twice (a retry, a loop) is one milestone.
+        `${node.id}:${profileId}:${msg._msgid}`,
+      );
+      if (recorded) user.badge.bump('tracked');
+      send(msg);
+    });
+  }
+
+  registerNode(RED, 'track', TrackNode);
+};

@@ -1,0 +1,44 @@
+/** Flow fixtures for node tests: a tab, a store config node per backend, wiring helpers. */
+import { randomUUID } from 'node:crypto';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { testMongoUri } from '../support/stores.js';
+import type { FlowNode } from '../support/node-red.js';
+
+export const TAB = 'tab1';
+
+export interface Backend {
+  name: 'embedded' | 'mongodb';
+  /** The journey-store config node and the credentials to load it with. */
+  store(): Promise<{ node: FlowNode; credentials: Record<string, Record<string, string>> }>;
+}
+
+export const backends: Backend[] = [
+  {
+    name: 'embedded',
+    async store() {
+      const directory = await mkdtemp(join(tmpdir(), 'journeys-node-'));
+      return { node: { id: 'store', type: 'journey-store', backend: 'embedded', directory }, credentials: {} };
+    },
+  },
+  {
+    name: 'mongodb',
+    async store() {
+      return {
+        node: { id: 'store', type: 'journey-store', backend: 'mongodb', database: `nodes_${randomUUID().slice(0, 8)}` },
+        credentials: { store: { uri: testMongoUri() } },
+      };
+    },
+  },
+];
+
+export const tab = (): FlowNode => ({ id: TAB, type: 'tab', label: 'journeys test' });
+
+export function node(id: string, type: string, props: Record<string, unknown>, wires: string[][] = []): FlowNode {
+  // x and y make it a flow node: Node-RED treats a node without a position as a config node.
+  return { id, type, z: TAB, x: 100, y: 100, wires, ...props };
+}
+
+export const helperNode = (id: string): FlowNode => node(id, 'helper', {});
+export const catchAll = (target: string): FlowNode => node('catch', 'catch', { scope: null, uncaught: false }, [[target]]);

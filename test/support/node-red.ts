@@ -1,0 +1,84 @@
+/**
+ * node-red-node-test-helper set up for the Node-RED line under test (JOURNEYS_NODE_RED:
+ * `node-red` for 5.x, `node-red-4` for the 4.1 alias), with this package's compiled nodes.
+ */
+import helper = require('node-red-node-test-helper');
+import { dirname } from 'node:path';
+import type { Node, NodeInitializer, NodeMessageInFlow } from 'node-red';
+import journeyStore = require('../../nodes/journey-store/journey-store.js');
+import eventIn = require('../../nodes/event-in/event-in.js');
+import profileMerge = require('../../nodes/profile-merge/profile-merge.js');
+import track = require('../../nodes/track/track.js');
+
+export const nodeRedPackage = process.env.JOURNEYS_NODE_RED ?? 'node-red';
+const nodeRedRoot = dirname(require.resolve(`${nodeRedPackage}/package.json`));
+helper.init(require.resolve(nodeRedPackage));
+
+export { helper };
+
+type Initializer = NodeInitializer;
+
+/** A core node of the Node-RED under test, e.g. `common/25-catch.js`. */
+export function coreNode(path: string): Initializer {
+  return require(require.resolve(`@node-red/nodes/core/${path}`, { paths: [nodeRedRoot] })) as Initializer;
+}
+
+export const journeyNodes: Initializer[] = [
+  journeyStore as Initializer,
+  eventIn as Initializer,
+  profileMerge as Initializer,
+  track as Initializer,
+];
+
+export type FlowNode = Record<string, unknown> & { id: string; type: string };
+
+/** Resolves with the next message a helper node receives. */
+export function nextMessage(nodeId: string, timeoutMs = 5000): Promise<NodeMessageInFlow> {
+  const node = helper.getNode(nodeId);
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`no message reached ${nodeId} within ${timeoutMs} ms`)), timeoutMs);
+    node.once('input', (msg: NodeMessageInFlow) => {
+      clearTimeout(timer);
+      resolve(msg);
+    });
+  });
+}
+
+/** Collects every message a helper node receives from now on. */
+export function collect(nodeId: string): NodeMessageInFlow[] {
+  const seen: NodeMessageInFlow[] = [];
+  helper.getNode(nodeId).on('input', (msg: NodeMessageInFlow) => {
+    seen.push(msg);
+  });
+  return seen;
+}
+
+export interface StatusRecorder {
+  readonly calls: Array<Record<string, unknown>>;
+  last(): Record<string, unknown> | undefined;
+}
+
+/** Records what a node shows on its status badge. */
+export function recordStatus(nodeId: string): StatusRecorder {
+  const node = helper.getNode(nodeId) as Node & { status: (s: Record<string, unknown>) => void };
+  const calls: Array<Record<string, unknown>> = [];
+  const original = node.status.bind(node);
+  node.status = (status: Record<string, unknown>) => {
+    calls.push(status);
+    original(status);
+  };
+  return { calls, last: () => calls[calls.length - 1] };
+}
+
+export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
+export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 5000, what = 'condition'): Promise<T> {
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const value = await check();
+    if (value !== undefined) return value;
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(25);
+  }
+}
