@@ -1,6 +1,6 @@
 /** Flow fixtures for node tests: a tab, a store config node per backend, wiring helpers. */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { testMongoUri } from '../support/stores.js';
@@ -14,11 +14,19 @@ export interface Backend {
   store(): Promise<{ node: FlowNode; credentials: Record<string, Record<string, string>> }>;
 }
 
+const directories: string[] = [];
+
+/** Removes the embedded stores' directories made by the tests so far. */
+export async function removeStoreDirectories(): Promise<void> {
+  await Promise.all(directories.splice(0).map((d) => rm(d, { recursive: true, force: true })));
+}
+
 export const backends: Backend[] = [
   {
     name: 'embedded',
     async store() {
       const directory = await mkdtemp(join(tmpdir(), 'journeys-node-'));
+      directories.push(directory);
       return { node: { id: 'store', type: 'journey-store', backend: 'embedded', directory }, credentials: {} };
     },
   },

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COLLECTIONS, countMilestones, MongoStore, EmbeddedStore, type Profile, type Store } from '../../lib/index.js';
 import { coreNode, collect, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
-import { backends, catchAll, helperNode, node, tab } from './flows.js';
+import { backends, catchAll, helperNode, node, removeStoreDirectories, tab } from './flows.js';
 
 const catchNode = coreNode('common/25-catch.js');
 
@@ -21,6 +21,7 @@ describe('journey nodes', function () {
   afterEach(async () => {
     await helper.unload();
     await helper.stopServer();
+    await removeStoreDirectories();
   });
 
   for (const backend of backends) {
