@@ -36,9 +36,6 @@ export = function (RED: NodeAPI): void {
     let usersGone: (() => void) | null = null;
 
     const config = storeConfig(RED, def, credentials);
-    Object.defineProperty(node, 'description', {
-      value: config.kind === 'embedded' ? `embedded store at ${config.directory}` : `MongoDB database ${config.database}`,
-    });
 
     node.getStore = async (): Promise<Store> => {
       if (closing) throw codedError(RED._('journey-store.errors.closing'), 'STORE_CLOSED');
@@ -71,19 +68,25 @@ export = function (RED: NodeAPI): void {
     };
 
     // Opened at deploy so a misconfigured store shows in the log straight away.
-    node.getStore().catch(() => undefined);
+    node.getStore().catch((err: Error & { code?: string }) => {
+      if (err.code === 'STORE_CONFIG') node.error(err.message); // open failures log themselves
+    });
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
+      let timer: NodeJS.Timeout | undefined;
       const waitForUsers =
         users.size === 0
           ? Promise.resolve()
           : new Promise<void>((resolve) => {
               usersGone = resolve;
-              setTimeout(resolve, CLOSE_WAIT_MS).unref();
+              timer = setTimeout(resolve, CLOSE_WAIT_MS);
             });
       void waitForUsers
-        .then(() => lease?.then((l) => l.release()).catch(() => undefined))
+        .then(() => {
+          clearTimeout(timer);
+          return lease?.then((l) => l.release()).catch(() => undefined);
+        })
         .then(() => done(), () => done());
     });
   }

@@ -10,7 +10,6 @@ export interface JourneyStoreConfigNode extends Node {
   getStore(): Promise<Store>;
   register(user: Node): void;
   deregister(user: Node): void;
-  readonly description: string;
 }
 
 export function findStoreConfig(RED: NodeAPI, id: string | undefined): JourneyStoreConfigNode | null {
