@@ -14,6 +14,7 @@ export const COLLECTIONS = {
   identities: 'identities',
   events: 'events',
   milestones: 'milestones',
+  agendaJobs: 'agendaJobs',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -32,4 +33,6 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { name: 1, journey: 1, variant: 1 }, name: 'name_journey_variant' },
     { key: { profileId: 1, at: -1 }, name: 'profile_time' },
   ],
+  // Only used by the embedded store's Agenda backend; on MongoDB Agenda's own backend owns its collection.
+  agendaJobs: [],
 };

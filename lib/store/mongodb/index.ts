@@ -73,6 +73,11 @@ export class MongoStore implements Store {
     return new MongoCollection<T>(name, this.db.collection<T>(name));
   }
 
+  /** The driver's database, for libraries that speak to MongoDB themselves (Agenda). */
+  database(): Db {
+    return this.db;
+  }
+
   async close(): Promise<void> {
     await this.client.close();
   }
