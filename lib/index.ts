@@ -23,3 +23,7 @@ export { stitchProfiles, unifyProfiles, chooseSurvivor, type Unified } from './p
 export { recordMilestone, countMilestones, type Milestone, type MilestoneCount } from './track/milestones.js';
 export { checkObject, keyProblem, DEFAULT_LIMITS, type DocumentLimits, type JsonObject, type JsonValue } from './validate/document.js';
 export type { Checked, RejectCode } from './validate/result.js';
+export { enrol, gateId, type Enrolment, type ReentryPolicy } from './journeys/enrol.js';
+export { endInstance, endLiveInstances, markWaiting, moveInstancesOnMerge, recordStep, resume } from './journeys/lifecycle.js';
+export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } from './journeys/instance.js';
+export { createAgenda, type SchedulerOptions } from './scheduler/index.js';

@@ -6,7 +6,8 @@
  *   1. fold the loser's identities, traits, aggregates and consent into the winner, in one
  *      update guarded by the winner's version and by `mergedFrom` not yet naming the loser;
  *   2. point the loser's identity claims at the winner;
- *   3. mark the loser `mergedInto` the winner and empty it.
+ *   3. move the loser's live journey instances to the winner (lib/journeys);
+ *   4. mark the loser `mergedInto` the winner and empty it.
  * Resolution follows `mergedInto`, so an event with the old anonymousId finds the winner
  * even before step 2 has run.
  */
@@ -17,6 +18,7 @@ import { RECENT_MESSAGE_IDS, type EventAggregate, type IdentityDoc, type Profile
 import { mergeConsent, mergeValue } from './traits.js';
 import { resolveProfile } from './resolve.js';
 import type { Identities } from './identities.js';
+import { moveInstancesOnMerge } from '../journeys/lifecycle.js';
 
 const MAX_ATTEMPTS = 8;
 
@@ -49,6 +51,7 @@ export async function stitchProfiles(store: Store, winnerId: string, loserId: st
     await store
       .collection<IdentityDoc>(COLLECTIONS.identities)
       .updateMany({ profileId: loserId }, { $set: { profileId: winnerId } });
+    await moveInstancesOnMerge(store, loserId, winnerId, now);
     await profiles.updateOne(
       { _id: loserId },
       {

@@ -15,6 +15,8 @@ export const COLLECTIONS = {
   events: 'events',
   milestones: 'milestones',
   agendaJobs: 'agendaJobs',
+  instances: 'journeyInstances',
+  entryGates: 'journeyEntryGates',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -35,4 +37,9 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
   ],
   // Only used by the embedded store's Agenda backend; on MongoDB Agenda's own backend owns its collection.
   agendaJobs: [],
+  journeyInstances: [
+    { key: { profileId: 1, status: 1, journey: 1 }, name: 'profile_status_journey' },
+    { key: { journey: 1, status: 1 }, name: 'journey_status' },
+  ],
+  journeyEntryGates: [],
 };
