@@ -27,3 +27,4 @@ export { enrol, gateId, type Enrolment, type ReentryPolicy } from './journeys/en
 export { endInstance, endLiveInstances, markWaiting, moveInstancesOnMerge, recordStep, resume } from './journeys/lifecycle.js';
 export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } from './journeys/instance.js';
 export { createAgenda, type SchedulerOptions } from './scheduler/index.js';
+export { JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';

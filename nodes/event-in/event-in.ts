@@ -1,9 +1,12 @@
 /**
  * event-in: the door of a journey. Takes an event from msg, validates and normalises it,
  * drops a duplicate messageId, records it, resolves or creates the profile and counts the
- * event on it. Accepted events leave by output 1, refused ones by output 2.
+ * event on it, ends live instances that the event exits or converts, and — when the node
+ * names a journey — enrols the profile under the journey's re-entry policy.
+ * Output 1: accepted (entered); output 2: rejected (invalid, duplicate, not re-entrant).
  */
-import { ingestEvent } from '../../lib/index.js';
+import { enrol, ingestEvent, type ReentryPolicy } from '../../lib/index.js';
+import { journeys } from '../shared/journeys.js';
 import { redUtil, registerNode, type NodeAPI, type NodeDef, type Node } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 
@@ -11,6 +14,36 @@ interface EventInDef extends NodeDef {
   store?: string;
   property?: string;
   journey?: string;
+  trigger?: string;
+  reentry?: string;
+  reentryPeriod?: number | string;
+  reentryUnit?: string;
+  exitEvents?: string;
+  goalEvents?: string;
+}
+
+const UNIT_MS: Record<string, number> = { minutes: 60_000, hours: 3_600_000, days: 86_400_000 };
+
+/** "a, b ,c" -> ["a", "b", "c"] */
+const nameList = (value: string | undefined): string[] =>
+  (value ?? '')
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean);
+
+function reentryPolicy(def: EventInDef): ReentryPolicy {
+  switch (def.reentry) {
+    case 'always':
+    case 'once':
+      return { mode: def.reentry };
+    case 'oncePer': {
+      const amount = Number(def.reentryPeriod);
+      const unit = UNIT_MS[def.reentryUnit ?? 'days'] ?? UNIT_MS.days!;
+      return { mode: 'oncePer', periodMs: (Number.isFinite(amount) && amount > 0 ? amount : 30) * unit };
+    }
+    default:
+      return { mode: 'oneActive' };
+  }
 }
 
 export = function (RED: NodeAPI): void {
@@ -19,9 +52,20 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const property = def.property?.trim() || 'payload';
     const journey = def.journey?.trim() || undefined;
+    const trigger = nameList(def.trigger);
+    const policy = reentryPolicy(def);
     const util = redUtil(RED);
+    const forget = journey
+      ? journeys.define({ name: journey, exitEvents: nameList(def.exitEvents), goalEvents: nameList(def.goalEvents) })
+      : undefined;
+    if (forget) node.on('close', forget);
 
-    useStore(RED, node, def.store, { textKey: 'event-in.status.counts', keys: ['accepted', 'rejected'], warnKey: 'rejected' }, (user) => async (msg, send) => {
+    const badge = {
+      textKey: journey ? 'event-in.status.journey-counts' : 'event-in.status.counts',
+      keys: ['accepted', 'recorded', 'rejected'] as const,
+      warnKey: 'rejected' as const,
+    };
+    useStore(RED, node, def.store, badge, (user) => async (msg, send) => {
       const store = await user.store();
       const result = await ingestEvent(store, util.getMessageProperty(msg, property));
       if (result.status === 'rejected') {
@@ -32,18 +76,40 @@ export = function (RED: NodeAPI): void {
         send([null, msg]);
         return;
       }
+      const now = new Date();
+      const { event, profile } = result;
+      msg.event = event;
+      msg.profile = profile;
+      msg.profileId = profile._id;
+      const ended = await journeys.applyEvent(store, profile._id, event.name, now);
+      if (ended.length > 0) msg.ended = ended.map((i) => ({ instanceId: i._id, journey: i.journey, status: i.status }));
+      if (!journey) {
+        user.badge.bump('accepted');
+        send([msg, null]);
+        return;
+      }
+      // Every msg leaves by one output, so an http-in flow can always answer.
+      const notEntered = (code: string, message: string) => {
+        msg.error = { code, message, source: { id: node.id, type: 'event-in' } };
+        send([null, msg]);
+      };
+      if (trigger.length > 0 && !trigger.includes(event.name)) {
+        // Recorded on the profile and applied to exits and goals; it starts nothing.
+        user.badge.bump('recorded');
+        notEntered('NOT_A_TRIGGER', `event ${event.name} does not start journey ${journey}`);
+        return;
+      }
+      const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id });
+      if (enrolment.status === 'refused') {
+        user.badge.bump('rejected');
+        notEntered(enrolment.code, enrolment.reason);
+        return;
+      }
       user.badge.bump('accepted');
-      msg.event = result.event;
-      msg.profile = result.profile;
-      msg.profileId = result.profile._id;
-      if (journey) msg.journey = { ...(isObject(msg.journey) ? msg.journey : {}), name: journey };
+      msg.journey = { name: journey, instanceId: enrolment.instance._id };
       send([msg, null]);
     });
   }
 
   registerNode(RED, 'event-in', EventInNode);
 };
-
-function isObject(value: unknown): value is Record<string, unknown> {
-  return value !== null && typeof value === 'object' && !Array.isArray(value);
-}

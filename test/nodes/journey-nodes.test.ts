@@ -34,7 +34,7 @@ describe('journey nodes', function () {
       const pipeline = (): FlowNode[] => [
         tab(),
         store.node,
-        node('in', 'event-in', { store: 'store', property: 'payload', journey: 'welcome' }, [['merge'], ['rejected']]),
+        node('in', 'event-in', { store: 'store', property: 'payload', journey: 'welcome', reentry: 'always' }, [['merge'], ['rejected']]),
         node('merge', 'profile-merge', { store: 'store', strategy: 'overwrite', fields: [{ field: 'visits', strategy: 'sum' }] }, [['track']]),
         node('track', 'track', { store: 'store', milestone: 'signed_up' }, [['out']]),
         helperNode('out'),
@@ -62,7 +62,8 @@ describe('journey nodes', function () {
         expect(profile.traits).to.deep.equal({ plan: 'pro', visits: 2 });
         expect(profile.consent.email?.status).to.equal('granted');
         expect(profile.aggregates.signed_up?.count).to.equal(1);
-        expect(msg.journey).to.deep.equal({ name: 'welcome' });
+        expect(msg.journey).to.have.property('name', 'welcome');
+        expect((msg.journey as { instanceId: string }).instanceId).to.be.a('string');
         expect((msg.event as { name: string }).name).to.equal('signed_up');
 
         const again = nextMessage('out');
@@ -132,6 +133,40 @@ describe('journey nodes', function () {
         expect((later.profile as Profile).aggregates.page?.count).to.equal(3);
       });
 
+      it('enrols under the re-entry policy and ends instances on goal and exit events', async () => {
+        const flow: FlowNode[] = [
+          tab(),
+          store.node,
+          node(
+            'in',
+            'event-in',
+            { store: 'store', journey: 'onboarding', trigger: 'signed_up', reentry: 'oneActive', exitEvents: 'unsubscribed', goalEvents: 'purchase' },
+            [['out'], ['rejected']],
+          ),
+          helperNode('out'),
+          helperNode('rejected'),
+        ];
+        await helper.load([...journeyNodes, catchNode], flow, store.credentials);
+        const send = (payload: Record<string, unknown>, port: 'out' | 'rejected') => {
+          const next = nextMessage(port);
+          helper.getNode('in').receive({ payload });
+          return next;
+        };
+        const first = await send({ name: 'signed_up', userId: 'j1', messageId: 'j-1' }, 'out');
+        const instanceId = (first.journey as { instanceId: string }).instanceId;
+        expect(first.journey).to.deep.equal({ name: 'onboarding', instanceId });
+        const again = await send({ name: 'signed_up', userId: 'j1', messageId: 'j-2' }, 'rejected');
+        expect(again.error).to.deep.include({ code: 'NOT_REENTRANT' });
+        const goal = await send({ name: 'purchase', userId: 'j1', messageId: 'j-3' }, 'rejected');
+        expect(goal.error).to.deep.include({ code: 'NOT_A_TRIGGER' });
+        expect(goal.ended).to.deep.equal([{ instanceId, journey: 'onboarding', status: 'converted' }]);
+        const second = await send({ name: 'signed_up', userId: 'j1', messageId: 'j-4' }, 'out');
+        const exit = await send({ name: 'unsubscribed', userId: 'j1', messageId: 'j-5' }, 'rejected');
+        expect(exit.ended).to.deep.equal([
+          { instanceId: (second.journey as { instanceId: string }).instanceId, journey: 'onboarding', status: 'exited' },
+        ]);
+      });
+
       it('shows live counts on the status badges', async () => {
         await helper.load([...journeyNodes, catchNode], pipeline(), store.credentials);
         const inStatus = recordStatus('in');
@@ -145,7 +180,7 @@ describe('journey nodes', function () {
         helper.getNode('in').receive({ payload: { name: 'page' } });
         await rejected;
         const last = await eventually(() => (inStatus.last()?.fill === 'yellow' ? inStatus.last() : undefined), 2000, 'badge');
-        expect(last).to.deep.equal({ fill: 'yellow', shape: 'dot', text: 'event-in.status.counts' });
+        expect(last).to.deep.equal({ fill: 'yellow', shape: 'dot', text: 'event-in.status.journey-counts' });
         const tracked = await eventually(() => trackStatus.last(), 2000, 'track badge');
         expect(tracked).to.deep.include({ fill: 'green', text: 'track.status.counts' });
         expect((helper.getNode('in') as unknown as { status: unknown }).status).to.be.a('function');
