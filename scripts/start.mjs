@@ -31,6 +31,8 @@ module.exports = {
   flowFilePretty: true,
   logging: { console: { level: 'info', metrics: false, audit: false } },
   editorTheme: { tours: false, projects: { enabled: false } },
+  // A local development runtime: no call home, and no consent prompt on first open.
+  telemetry: { enabled: false },
 };
 `,
   );
