@@ -24,7 +24,9 @@ export { recordMilestone, countMilestones, type Milestone, type MilestoneCount }
 export { checkObject, keyProblem, DEFAULT_LIMITS, type DocumentLimits, type JsonObject, type JsonValue } from './validate/document.js';
 export type { Checked, RejectCode } from './validate/result.js';
 export { enrol, gateId, type Enrolment, type ReentryPolicy } from './journeys/enrol.js';
-export { endInstance, endLiveInstances, markWaiting, moveInstancesOnMerge, recordStep, resume } from './journeys/lifecycle.js';
+export { endInstance, endLiveInstances, moveInstancesOnMerge, recordStep } from './journeys/lifecycle.js';
 export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } from './journeys/instance.js';
 export { createAgenda, type SchedulerOptions } from './scheduler/index.js';
 export { JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';
+export { Waits, WAIT_JOB, type Resumed, type ResumeHandler, type WaitOutcome, type WaitRequest } from './journeys/waits.js';
+export { afterDuration, isDurationUnit, isTimeZone, nextTimeOfDay, parseDate, UNIT_MS, type DurationUnit } from './journeys/wait-time.js';

@@ -20,8 +20,10 @@ export interface JourneyInstance extends Doc {
   path: PathStep[];
   /** split node id -> variant taken there. */
   variants: Record<string, string>;
-  /** What a resumed message needs (set while waiting). */
+  /** While waiting: what the resumed message needs, the wait node, and the event awaited (if any). */
   snapshot?: JsonObject;
+  waitingAt?: string;
+  waitingFor?: string | null;
   enteredAt: Date;
   updatedAt: Date;
   endedAt?: Date;

@@ -1,11 +1,10 @@
 /**
- * Moving instances along and ending them: path steps, split variants, waiting, and the
+ * Moving instances along and ending them: path steps, split variants, and the
  * end states (completed, exited, converted). Ending also frees the entry gate, so the
  * one-at-a-time policy lets the profile in again.
  */
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
-import type { JsonObject } from '../validate/document.js';
 import { gateId } from './enrol.js';
 import { LIVE_STATUSES, type EndStatus, type EntryGate, type JourneyInstance } from './instance.js';
 
@@ -20,20 +19,6 @@ export async function recordStep(store: Store, instanceId: string, node: string,
     },
     { returnDocument: 'after' },
   );
-}
-
-export async function markWaiting(store: Store, instanceId: string, snapshot: JsonObject, at: Date): Promise<boolean> {
-  const r = await store
-    .collection<JourneyInstance>(COLLECTIONS.instances)
-    .updateOne({ _id: instanceId, ...liveFilter }, { $set: { status: 'waiting', snapshot, updatedAt: at } });
-  return r.modified === 1;
-}
-
-/** Back to active after a wait; only one caller wins (a timeout racing an arrived event). */
-export async function resume(store: Store, instanceId: string, at: Date): Promise<JourneyInstance | null> {
-  return store
-    .collection<JourneyInstance>(COLLECTIONS.instances)
-    .findOneAndUpdate({ _id: instanceId, status: 'waiting' }, { $set: { status: 'active', updatedAt: at }, $unset: { snapshot: '' } }, { returnDocument: 'after' });
 }
 
 /** Ends one live instance; returns it as ended, or null when it had already ended. */

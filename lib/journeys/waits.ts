@@ -1,0 +1,152 @@
+/**
+ * Durable waits: a waiting instance is a store document (status, snapshot, what it waits
+ * for) plus an Agenda job for its deadline. Whatever ends the wait — the timer, the event
+ * it waits for, an exit — goes through `resume` or `endInstance`, conditional writes of
+ * which exactly one wins, so a wait ends once even when a timer and an event race or when
+ * several processes run the same flow.
+ */
+import type { Agenda, Job } from 'agenda' with { 'resolution-mode': 'import' };
+import type { Store } from '../store/port.js';
+import { COLLECTIONS } from '../store/schema.js';
+import type { JsonObject } from '../validate/document.js';
+import type { JourneyInstance } from './instance.js';
+import { endInstance, recordStep } from './lifecycle.js';
+
+export const WAIT_JOB = 'journeys.wait';
+
+export interface WaitJobData {
+  instanceId: string;
+  node: string;
+}
+
+/** Job data is matched whole (and on MongoDB in key order) when a job is cancelled: built here only. */
+const jobData = (instanceId: string, node: string): WaitJobData => ({ instanceId, node });
+
+export type WaitOutcome = 'timer' | 'event' | 'timeout';
+
+export interface Resumed {
+  instance: JourneyInstance;
+  snapshot: JsonObject;
+  outcome: WaitOutcome;
+  /** The event that ended an event wait. */
+  event?: JsonObject;
+}
+
+export type ResumeHandler = (resumed: Resumed) => Promise<void>;
+
+export interface WaitRequest {
+  instanceId: string;
+  node: string;
+  snapshot: JsonObject;
+  /** When the timer fires (the deadline of an event wait). */
+  until: Date;
+  /** Wait for this event instead; `until` is then its timeout. */
+  forEvent?: string;
+}
+
+export class Waits {
+  private readonly handlers = new Map<string, ResumeHandler>();
+
+  constructor(
+    private readonly store: Store,
+    private readonly agenda: Agenda,
+  ) {
+    agenda.define<WaitJobData>(WAIT_JOB, (job: Job<WaitJobData>) => this.fire(job.attrs.data));
+  }
+
+  /** Registers what a wait node does with resumed instances; returns the unregister function. */
+  register(node: string, handler: ResumeHandler): () => void {
+    this.handlers.set(node, handler);
+    return () => {
+      if (this.handlers.get(node) === handler) this.handlers.delete(node);
+    };
+  }
+
+  async wait(request: WaitRequest): Promise<boolean> {
+    const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);
+    const parked = await instances.updateOne(
+      { _id: request.instanceId, status: 'active' },
+      {
+        $set: {
+          status: 'waiting',
+          snapshot: request.snapshot,
+          waitingAt: request.node,
+          waitingFor: request.forEvent ?? null,
+          updatedAt: new Date(),
+        },
+      },
+    );
+    if (parked.modified !== 1) return false;
+    await this.agenda
+      .create<WaitJobData>(WAIT_JOB, jobData(request.instanceId, request.node))
+      .unique({ 'data.instanceId': request.instanceId, 'data.node': request.node }, { insertOnly: true })
+      .schedule(request.until)
+      .save();
+    return true;
+  }
+
+  /** An event arrived for a profile: resumes the instances waiting for it. */
+  async eventArrived(profileId: string, name: string, event: JsonObject): Promise<number> {
+    const waiting: JourneyInstance[] = [];
+    for await (const doc of this.store
+      .collection<JourneyInstance>(COLLECTIONS.instances)
+      .find({ profileId, status: 'waiting', waitingFor: name })) {
+      waiting.push(doc);
+    }
+    let resumed = 0;
+    for (const doc of waiting) if (await this.resume(doc._id, doc.waitingAt ?? '', 'event', event)) resumed += 1;
+    return resumed;
+  }
+
+  /** Drops the timers of instances that ended some other way (exit, goal, merge). */
+  async cancel(ended: Array<Pick<JourneyInstance, '_id' | 'waitingAt'>>): Promise<void> {
+    for (const instance of ended) {
+      if (instance.waitingAt) await this.agenda.cancel({ data: jobData(instance._id, instance.waitingAt) });
+    }
+  }
+
+  /** A wait node left the flow: its waiting instances end, with the reason, instead of firing into nothing. */
+  async endWaitingAt(node: string, reason: string): Promise<number> {
+    const ids: string[] = [];
+    for await (const doc of this.store
+      .collection<JourneyInstance>(COLLECTIONS.instances)
+      .find({ status: 'waiting', waitingAt: node }, { projection: { _id: 1 } })) {
+      ids.push(doc._id);
+    }
+    let ended = 0;
+    for (const id of ids) {
+      if (await endInstance(this.store, id, 'exited', reason, new Date())) ended += 1;
+      await this.agenda.cancel({ data: jobData(id, node) });
+    }
+    return ended;
+  }
+
+  countWaiting(node: string): Promise<number> {
+    return this.store.collection<JourneyInstance>(COLLECTIONS.instances).count({ status: 'waiting', waitingAt: node });
+  }
+
+  private async fire(data: WaitJobData): Promise<void> {
+    const doc = await this.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: data.instanceId });
+    await this.resume(data.instanceId, data.node, doc?.waitingFor ? 'timeout' : 'timer');
+  }
+
+  /** Wins or loses the race to end one wait; the winner hands the instance to its node. */
+  private async resume(instanceId: string, node: string, outcome: WaitOutcome, event?: JsonObject): Promise<boolean> {
+    const handler = this.handlers.get(node);
+    const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);
+    const before = await instances.findOneAndUpdate(
+      { _id: instanceId, status: 'waiting', waitingAt: node },
+      { $set: { status: 'active', updatedAt: new Date() }, $unset: { snapshot: '', waitingAt: '', waitingFor: '' } },
+      { returnDocument: 'before' },
+    );
+    if (!before) return false;
+    if (outcome === 'event') await this.agenda.cancel({ data: jobData(instanceId, node) });
+    if (!handler) {
+      await endInstance(this.store, instanceId, 'exited', `wait node ${node} is no longer in the flow`, new Date());
+      return false;
+    }
+    const instance = (await recordStep(this.store, instanceId, node, new Date())) ?? before;
+    await handler({ instance, snapshot: before.snapshot ?? {}, outcome, ...(event ? { event } : {}) });
+    return true;
+  }
+}

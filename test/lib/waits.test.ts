@@ -1,0 +1,135 @@
+/** Durable waits on Agenda, on both stores: timers, awaited events, races, removal, restarts. */
+import { expect } from 'chai';
+import type { Agenda } from 'agenda' with { 'resolution-mode': 'import' };
+import {
+  COLLECTIONS,
+  createAgenda,
+  enrol,
+  nextTimeOfDay,
+  Waits,
+  type JourneyInstance,
+  type Resumed,
+} from '../../lib/index.js';
+import { eventually, sleep } from '../support/node-red.js';
+import { forEachStore } from '../support/stores.js';
+
+describe('wait times', () => {
+  it('finds the next local time of day, across midnight and DST', () => {
+    // 2026-03-28 is a Saturday; London moves to BST at 01:00 UTC on Sunday 29 March.
+    const before = new Date('2026-03-28T08:30:00Z');
+    expect(nextTimeOfDay(before, '09:00', 'Europe/London').toISOString()).to.equal('2026-03-28T09:00:00.000Z');
+    const after = new Date('2026-03-28T09:30:00Z');
+    expect(nextTimeOfDay(after, '09:00', 'Europe/London').toISOString()).to.equal('2026-03-29T08:00:00.000Z');
+    expect(nextTimeOfDay(new Date('2026-06-01T23:30:00Z'), '09:00', 'Asia/Tokyo').toISOString()).to.equal('2026-06-02T00:00:00.000Z');
+    expect(nextTimeOfDay(new Date('2026-06-01T12:00:00Z'), '07:15', 'America/New_York').toISOString()).to.equal('2026-06-02T11:15:00.000Z');
+    expect(() => nextTimeOfDay(before, '9am', 'Europe/London')).to.throw(/HH:MM/);
+    expect(() => nextTimeOfDay(before, '09:00', 'Mars/Olympus')).to.throw(/time zone/);
+  });
+});
+
+describe('waits', function () {
+  this.timeout(20_000);
+  forEachStore((ctx) => {
+    let agenda: Agenda | undefined;
+    afterEach(async () => {
+      await agenda?.stop();
+      agenda = undefined;
+    });
+
+    async function waitsRecording(resumed: Resumed[]): Promise<Waits> {
+      agenda = await createAgenda(ctx.store, { processEveryMs: 100 });
+      const waits = new Waits(ctx.store, agenda);
+      waits.register('w1', async (r) => {
+        resumed.push(r);
+      });
+      await agenda.start();
+      return waits;
+    }
+
+    async function newInstance(profileId = 'p1'): Promise<JourneyInstance> {
+      const e = await enrol(ctx.store, { journey: 'j', profileId, policy: { mode: 'always' }, at: new Date(), entryNode: 'in' });
+      if (e.status !== 'entered') throw new Error(e.reason);
+      return e.instance;
+    }
+
+    const soon = (ms: number) => new Date(Date.now() + ms);
+
+    it('resumes a timed wait once, with its snapshot and path', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      const instance = await newInstance();
+      expect(await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: { cart: 7 } }, until: soon(300) })).to.equal(true);
+      expect(await waits.countWaiting('w1')).to.equal(1);
+      await eventually(() => (resumed.length ? resumed : undefined), 5000, 'the wait to end');
+      await sleep(300);
+      expect(resumed).to.have.length(1);
+      expect(resumed[0]).to.deep.include({ outcome: 'timer', snapshot: { payload: { cart: 7 } } });
+      expect(resumed[0]!.instance.path.map((s) => s.node)).to.deep.equal(['in', 'w1']);
+      expect(await waits.countWaiting('w1')).to.equal(0);
+    });
+
+    it('ends an event wait on the event, and its timeout never fires', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      const instance = await newInstance();
+      await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: {}, until: soon(600), forEvent: 'purchase' });
+      expect(await waits.eventArrived('p1', 'page', {})).to.equal(0);
+      expect(await waits.eventArrived('p1', 'purchase', { total: 5 })).to.equal(1);
+      await sleep(900);
+      expect(resumed.map((r) => [r.outcome, r.event])).to.deep.equal([['event', { total: 5 }]]);
+    });
+
+    it('times an event wait out when the event does not come', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      const instance = await newInstance();
+      await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: {}, until: soon(200), forEvent: 'purchase' });
+      await eventually(() => (resumed.length ? resumed : undefined), 5000, 'the timeout');
+      expect(resumed.map((r) => r.outcome)).to.deep.equal(['timeout']);
+      expect(await waits.eventArrived('p1', 'purchase', {})).to.equal(0);
+    });
+
+    it('lets exactly one of a due timeout and an arriving event end the wait', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      const instances = await Promise.all(Array.from({ length: 10 }, (_, i) => newInstance(`r${i}`)));
+      for (const [i, instance] of instances.entries()) {
+        await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: {}, until: soon(150), forEvent: 'purchase' });
+        void i;
+      }
+      await sleep(120);
+      await Promise.all(instances.map((_, i) => waits.eventArrived(`r${i}`, 'purchase', {})));
+      await sleep(800);
+      expect(resumed).to.have.length(10);
+      expect(new Set(resumed.map((r) => r.instance._id)).size).to.equal(10);
+    });
+
+    it('ends the waiting instances of a removed wait node with a reason, and does not fire them', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      const instance = await newInstance();
+      await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: {}, until: soon(300) });
+      expect(await waits.endWaitingAt('w1', 'wait node removed from the flow')).to.equal(1);
+      await sleep(600);
+      expect(resumed).to.have.length(0);
+      const stored = await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: instance._id });
+      expect(stored).to.deep.include({ status: 'exited', endReason: 'wait node removed from the flow' });
+    });
+
+    it('fires a wait that fell due while nothing ran, once, after a restart', async () => {
+      const resumed: Resumed[] = [];
+      const first = await waitsRecording([]);
+      const instance = await newInstance();
+      await first.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: 'kept' }, until: soon(200) });
+      await agenda!.stop();
+      agenda = undefined;
+      await ctx.store.close();
+      await sleep(400); // due while no scheduler runs
+      ctx.store = await ctx.fixture.reopen();
+      await waitsRecording(resumed);
+      await eventually(() => (resumed.length ? resumed : undefined), 5000, 'the overdue wait');
+      await sleep(300);
+      expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'kept' }]);
+    });
+  });
+});
