@@ -54,12 +54,14 @@ export class Waits {
     agenda.define<WaitJobData>(WAIT_JOB, (job: Job<WaitJobData>) => this.fire(job.attrs.data));
   }
 
-  /** Registers what a wait node does with resumed instances; returns the unregister function. */
-  register(node: string, handler: ResumeHandler): () => void {
+  /** Registers what a wait node does with resumed instances. */
+  register(node: string, handler: ResumeHandler): void {
     this.handlers.set(node, handler);
-    return () => {
-      if (this.handlers.get(node) === handler) this.handlers.delete(node);
-    };
+  }
+
+  /** Removes a node's handler, unless another has replaced it meanwhile. */
+  unregister(node: string, handler: ResumeHandler): void {
+    if (this.handlers.get(node) === handler) this.handlers.delete(node);
   }
 
   async wait(request: WaitRequest): Promise<boolean> {

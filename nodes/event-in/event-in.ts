@@ -83,6 +83,14 @@ export = function (RED: NodeAPI): void {
       msg.profileId = profile._id;
       const ended = await journeys.applyEvent(store, profile._id, event.name, now);
       if (ended.length > 0) msg.ended = ended.map((i) => ({ instanceId: i._id, journey: i.journey, status: i.status }));
+      const waits = await user.config.getWaits();
+      await waits.cancel(ended);
+      await waits.eventArrived(profile._id, event.name, {
+        name: event.name,
+        messageId: event.messageId,
+        properties: event.properties,
+        timestamp: event.timestamp.toISOString(),
+      });
       if (!journey) {
         user.badge.bump('accepted');
         send([msg, null]);

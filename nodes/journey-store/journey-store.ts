@@ -4,7 +4,8 @@
  * string is kept as a credential.
  */
 import { isAbsolute, join, resolve } from 'node:path';
-import { acquireStore, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
+import type { Agenda } from 'agenda' with { 'resolution-mode': 'import' };
+import { acquireStore, createAgenda, Waits, type ResumeHandler, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
 import { codedError } from '../shared/input.js';
 import type { JourneyStoreConfigNode } from '../shared/store-client.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef } from '../shared/red.js';
@@ -34,6 +35,9 @@ export = function (RED: NodeAPI): void {
     let failedAt = 0;
     let closing = false;
     let usersGone: (() => void) | null = null;
+    const resumeHandlers = new Map<string, ResumeHandler>();
+    let waits: Promise<{ waits: Waits; agenda: Agenda }> | null = null;
+    let running: Waits | null = null;
 
     const config = storeConfig(RED, def, credentials);
 
@@ -57,6 +61,31 @@ export = function (RED: NodeAPI): void {
         );
       }
       return (await lease).store;
+    };
+
+    node.getWaits = async (): Promise<Waits> => {
+      waits ??= (async () => {
+        const store = await node.getStore();
+        const agenda = await createAgenda(store, { name: `node-red:${process.pid}`, processEveryMs: 1000 });
+        const created = new Waits(store, agenda);
+        for (const [id, handler] of resumeHandlers) created.register(id, handler);
+        await agenda.start();
+        running = created;
+        return { waits: created, agenda };
+      })();
+      waits.catch(() => {
+        waits = null;
+      });
+      return (await waits).waits;
+    };
+    node.runningWaits = () => running;
+    node.onResume = (id: string, handler: ResumeHandler) => {
+      resumeHandlers.set(id, handler);
+      running?.register(id, handler);
+      return () => {
+        if (resumeHandlers.get(id) === handler) resumeHandlers.delete(id);
+        running?.unregister(id, handler);
+      };
     };
 
     node.register = (user: Node) => {
@@ -83,8 +112,11 @@ export = function (RED: NodeAPI): void {
               timer = setTimeout(resolve, CLOSE_WAIT_MS);
             });
       void waitForUsers
-        .then(() => {
+        .then(async () => {
           clearTimeout(timer);
+          // Stop firing timers before the store goes; Agenda unlocks what it held for the next runtime.
+          await waits?.then(({ agenda }) => agenda.stop()).catch(() => undefined);
+          running = null;
           return lease?.then((l) => l.release()).catch(() => undefined);
         })
         .then(() => done(), () => done());

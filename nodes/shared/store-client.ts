@@ -2,7 +2,7 @@
  * How a node reaches its journey-store config node: the config node owns the open store
  * and counts its users, so it closes the store only after the last of them has finished.
  */
-import type { Store } from '../../lib/index.js';
+import type { ResumeHandler, Store, Waits } from '../../lib/index.js';
 import type { Node, NodeAPI } from './red.js';
 
 export interface JourneyStoreConfigNode extends Node {
@@ -10,6 +10,12 @@ export interface JourneyStoreConfigNode extends Node {
   getStore(): Promise<Store>;
   register(user: Node): void;
   deregister(user: Node): void;
+  /** The store's durable waits (starting its Agenda on first use). */
+  getWaits(): Promise<Waits>;
+  /** The waits when this runtime already runs them; nothing waits here otherwise. */
+  runningWaits(): Waits | null;
+  /** What a wait node does with its resumed instances; the returned function unregisters it. */
+  onResume(node: string, handler: ResumeHandler): () => void;
 }
 
 export function findStoreConfig(RED: NodeAPI, id: string | undefined): JourneyStoreConfigNode | null {

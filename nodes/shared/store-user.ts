@@ -12,14 +12,18 @@ import { findStoreConfig, type JourneyStoreConfigNode } from './store-client.js'
 export interface StoreUser<K extends string> {
   badge: CountBadge<K>;
   store(): Promise<Store>;
+  config: JourneyStoreConfigNode;
 }
+
+/** A node's input handler, and optionally what it must do on close before the store may go. */
+export type StoreUserParts = InputHandler | { input: InputHandler; close(removed: boolean): Promise<void> };
 
 export function useStore<K extends string>(
   RED: NodeAPI,
   node: Node,
   storeId: string | undefined,
   badge: { textKey: string; keys: readonly K[]; warnKey?: K },
-  handler: (user: StoreUser<K>) => InputHandler,
+  parts: (user: StoreUser<K>) => StoreUserParts,
 ): void {
   const config: JourneyStoreConfigNode | null = findStoreConfig(RED, storeId);
   if (!config) {
@@ -29,18 +33,24 @@ export function useStore<K extends string>(
   }
   config.register(node);
   const counts = new CountBadge<K>(RED, node, badge.textKey, badge.keys, badge.warnKey);
-  const user: StoreUser<K> = { badge: counts, store: () => config.getStore() };
-  const input = handleInput(node, handler(user), (err) => {
+  const user: StoreUser<K> = { badge: counts, store: () => config.getStore(), config };
+  const made = parts(user);
+  const { input: handler, close } = typeof made === 'function' ? { input: made, close: undefined } : made;
+  const input = handleInput(node, handler, (err) => {
     const code = (err as Error & { code?: string }).code;
     if (code === 'STORE_UNAVAILABLE' || code === 'STORE_CLOSED') {
       counts.problem({ fill: 'red', shape: 'ring', text: RED._('journeys.status.store-unavailable') });
     }
   });
-  node.on('close', (_removed: boolean, done: () => void) => {
-    void input.drain().finally(() => {
-      counts.clear();
-      config.deregister(node);
-      done();
-    });
+  node.on('close', (removed: boolean, done: () => void) => {
+    void input
+      .drain()
+      .then(() => close?.(removed))
+      .catch((err: Error) => node.error(err.message))
+      .finally(() => {
+        counts.clear();
+        config.deregister(node);
+        done();
+      });
   });
 }

@@ -37,7 +37,7 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
     const sets = (nodes.json as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>).filter(
       (s) => s.module === 'node-red-contrib-journeys',
     );
-    expect(sets.flatMap((s) => s.types).sort()).to.deep.equal(['event-in', 'journey-store', 'profile-merge', 'track']);
+    expect(sets.flatMap((s) => s.types).sort()).to.deep.equal(['event-in', 'journey-store', 'profile-merge', 'track', 'wait']);
     for (const set of sets) expect(set, JSON.stringify(set)).to.include({ enabled: true }).and.not.have.property('err');
     const editor = await red!.request('GET', '/nodes', undefined, { accept: 'text/html' });
     expect(editor.text).to.match(/category:\s*['"]journeys['"]/);

@@ -9,6 +9,7 @@ import journeyStore = require('../../nodes/journey-store/journey-store.js');
 import eventIn = require('../../nodes/event-in/event-in.js');
 import profileMerge = require('../../nodes/profile-merge/profile-merge.js');
 import track = require('../../nodes/track/track.js');
+import wait = require('../../nodes/wait/wait.js');
 
 export const nodeRedPackage = process.env.JOURNEYS_NODE_RED ?? 'node-red';
 const nodeRedRoot = dirname(require.resolve(`${nodeRedPackage}/package.json`));
@@ -28,6 +29,7 @@ export const journeyNodes: Initializer[] = [
   eventIn as Initializer,
   profileMerge as Initializer,
   track as Initializer,
+  wait as Initializer,
 ];
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };

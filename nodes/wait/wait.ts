@@ -1,0 +1,149 @@
+/**
+ * wait: holds a journey instance until a duration has passed, a date (from msg or the
+ * profile) has come, the next local time of day in the profile's time zone, or an event
+ * arrives for the profile (with a timeout). The msg is kept in the store, not in memory,
+ * and the timer is an Agenda job: waits survive restarts and fire once across processes.
+ * Output 1: continue (or the event arrived); output 2: timed out.
+ */
+import {
+  afterDuration,
+  checkObject,
+  COLLECTIONS,
+  isDurationUnit,
+  isTimeZone,
+  nextTimeOfDay,
+  parseDate,
+  type DurationUnit,
+  type JsonObject,
+  type Profile,
+  type Resumed,
+} from '../../lib/index.js';
+import { codedError } from '../shared/input.js';
+import { redUtil, registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessage, type NodeMessageInFlow } from '../shared/red.js';
+import { useStore } from '../shared/store-user.js';
+
+type Mode = 'duration' | 'until' | 'timeOfDay' | 'event';
+
+interface WaitDef extends NodeDef {
+  store?: string;
+  mode?: Mode;
+  amount?: number | string;
+  unit?: string;
+  untilProperty?: string;
+  time?: string;
+  zoneProperty?: string;
+  defaultZone?: string;
+  event?: string;
+  timeout?: number | string;
+  timeoutUnit?: string;
+}
+
+/** msg keys that cannot or must not be kept while waiting: live HTTP objects, the old id, the profile (reloaded on resume). */
+const NOT_KEPT = new Set(['req', 'res', '_msgid', 'profile', '_event', 'socketid']);
+const SNAPSHOT_LIMITS = { maxBytes: 256 * 1024, maxDepth: 16, maxKeysPerObject: 1000, maxArrayLength: 10_000, maxStringLength: 64 * 1024 };
+
+function snapshotOf(msg: NodeMessageInFlow): JsonObject {
+  const kept: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(msg)) if (!NOT_KEPT.has(key)) kept[key] = value;
+  let plain: unknown;
+  try {
+    plain = JSON.parse(JSON.stringify(kept)); // dates become ISO strings; functions and undefined drop out
+  } catch (err) {
+    throw codedError(`the msg cannot be kept while waiting: ${(err as Error).message}`, 'UNKEEPABLE_MSG');
+  }
+  const checked = checkObject(plain, 'msg', SNAPSHOT_LIMITS);
+  if (!checked.ok) throw codedError(`the msg cannot be kept while waiting: ${checked.reason}`, 'UNKEEPABLE_MSG');
+  return checked.value;
+}
+
+export = function (RED: NodeAPI): void {
+  function WaitNode(this: Node, def: WaitDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const util = redUtil(RED);
+    const mode: Mode = def.mode ?? 'duration';
+    const unit: DurationUnit = isDurationUnit(def.unit) ? def.unit : 'minutes';
+    const timeoutUnit: DurationUnit = isDurationUnit(def.timeoutUnit) ? def.timeoutUnit : 'hours';
+    const defaultZone = def.defaultZone?.trim() || 'UTC';
+    if (!isTimeZone(defaultZone)) {
+      node.error(RED._('wait.errors.bad-zone', { zone: defaultZone }));
+      return;
+    }
+
+    function deadline(msg: NodeMessageInFlow, now: Date): Date {
+      switch (mode) {
+        case 'until': {
+          const raw = util.getMessageProperty(msg, def.untilProperty?.trim() || 'payload.until');
+          const at = parseDate(raw);
+          if (!at) throw codedError(RED._('wait.errors.bad-date', { property: def.untilProperty ?? 'payload.until' }), 'BAD_DATE');
+          return at;
+        }
+        case 'timeOfDay': {
+          const zoneValue = util.getMessageProperty(msg, def.zoneProperty?.trim() || 'profile.traits.timezone');
+          const zone = typeof zoneValue === 'string' && isTimeZone(zoneValue) ? zoneValue : defaultZone;
+          return nextTimeOfDay(now, def.time?.trim() || '09:00', zone);
+        }
+        case 'event':
+          return afterDuration(now, Number(def.timeout ?? 24), timeoutUnit);
+        default:
+          return afterDuration(now, Number(def.amount ?? 1), unit);
+      }
+    }
+
+    let refresh: NodeJS.Timeout | null = null;
+    useStore(RED, node, def.store, { textKey: 'wait.status.counts', keys: ['waiting'] }, (user) => {
+      const showWaiting = () => {
+        refresh ??= setTimeout(() => {
+          refresh = null;
+          void user.config
+            .getWaits()
+            .then((w) => w.countWaiting(node.id))
+            .then((n) => node.status({ fill: 'blue', shape: n > 0 ? 'dot' : 'ring', text: RED._('wait.status.waiting', { count: n.toLocaleString('en-US') }) }))
+            .catch(() => undefined);
+        }, 250);
+      };
+
+      const onResume = async ({ instance, snapshot, outcome, event }: Resumed) => {
+        const store = await user.store();
+        const msg: NodeMessage = { ...snapshot, _msgid: RED.util.generateId() };
+        msg.profile = (await store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: instance.profileId })) ?? undefined;
+        msg.profileId = instance.profileId;
+        msg.journey = { ...(typeof snapshot.journey === 'object' ? snapshot.journey : {}), name: instance.journey, instanceId: instance._id };
+        if (event) msg.waitEvent = event;
+        node.send(outcome === 'timeout' ? [null, msg] : [msg, null]);
+        showWaiting();
+      };
+      const forget = user.config.onResume(node.id, onResume);
+      // Start the scheduler with the flow, so waits that fell due while it was down fire now.
+      user.config.getWaits().then(showWaiting, (err: Error) => node.error(err.message));
+
+      const close = async (removed: boolean) => {
+        forget();
+        if (refresh) clearTimeout(refresh);
+        refresh = null;
+        // Removed from the flow: its waiting instances end with a reason instead of firing into nothing.
+        if (removed) await (await user.config.getWaits()).endWaitingAt(node.id, RED._('wait.reasons.removed', { node: node.id }));
+      };
+
+      const input = async (msg: NodeMessageInFlow) => {
+        const journey = msg.journey as { instanceId?: unknown } | undefined;
+        if (typeof journey?.instanceId !== 'string') throw codedError(RED._('wait.errors.no-instance'), 'NO_INSTANCE');
+        const now = new Date();
+        const until = deadline(msg, now);
+        const waits = await user.config.getWaits();
+        const parked = await waits.wait({
+          instanceId: journey.instanceId,
+          node: node.id,
+          snapshot: snapshotOf(msg),
+          until,
+          ...(mode === 'event' ? { forEvent: def.event?.trim() || 'purchase' } : {}),
+        });
+        if (!parked) node.warn(RED._('wait.errors.not-active', { instance: journey.instanceId }));
+        showWaiting();
+      };
+      return { input, close };
+    });
+  }
+
+  registerNode(RED, 'wait', WaitNode);
+};

@@ -1,0 +1,109 @@
+/** The wait node in a real Node-RED runtime (node-red-node-test-helper), on both stores. */
+import { expect } from 'chai';
+import { COLLECTIONS, EmbeddedStore, MongoStore, type JourneyInstance, type Profile, type Store } from '../../lib/index.js';
+import { eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
+import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
+import { backends, helperNode, node, removeStoreDirectories, tab } from './flows.js';
+
+async function openAfterwards(storeNode: FlowNode, credentials: Record<string, Record<string, string>>): Promise<Store> {
+  return storeNode.backend === 'mongodb'
+    ? MongoStore.open({ uri: credentials.store!.uri!, database: storeNode.database as string })
+    : EmbeddedStore.open({ directory: storeNode.directory as string });
+}
+
+describe('wait node', function () {
+  this.timeout(20_000);
+  beforeEach(() => helper.startServer());
+  afterEach(async () => {
+    await helper.unload();
+    await helper.stopServer();
+    await removeStoreDirectories();
+  });
+
+  for (const backend of backends) {
+    describe(`on the ${backend.name} store`, () => {
+      let store: { node: FlowNode; credentials: Record<string, Record<string, string>> };
+      beforeEach(async () => {
+        store = await backend.store();
+      });
+
+      const flow = (wait: Record<string, unknown>): FlowNode[] => [
+        tab(),
+        store.node,
+        node('in', 'event-in', { store: 'store', journey: 'cart', trigger: 'cart_abandoned', reentry: 'always' }, [['wait'], ['other']]),
+        node('wait', 'wait', { store: 'store', ...wait }, [['continued'], ['timedout']]),
+        helperNode('continued'),
+        helperNode('timedout'),
+        helperNode('other'),
+      ];
+      const send = (payload: Record<string, unknown>) => helper.getNode('in').receive({ payload });
+
+      it('holds the msg for a duration, then continues it with the fresh profile and the same instance', async () => {
+        await helper.load(journeyNodes, flow({ mode: 'duration', amount: 0.3, unit: 'seconds' }), store.credentials);
+        const status = recordStatus('wait');
+        const continued = nextMessage('continued', 8000);
+        const started = Date.now();
+        send({ name: 'cart_abandoned', userId: 'w1', properties: { total: 99 }, messageId: 'c1' });
+        await eventually(() => status.calls.find((s) => s.text === 'wait.status.waiting'), 3000, 'the waiting badge');
+        const msg = await continued;
+        expect(Date.now() - started).to.be.greaterThan(250);
+        expect((msg.payload as { properties: { total: number } }).properties.total).to.equal(99);
+        expect(msg.journey).to.have.property('name', 'cart');
+        expect((msg.profile as Profile).identities.userId).to.deep.equal(['w1']);
+        await helper.unload();
+        const reopened = await openAfterwards(store.node, store.credentials);
+        try {
+          const instance = await reopened.collection<JourneyInstance>(COLLECTIONS.instances).findOne({});
+          expect(instance?.path.map((s) => s.node)).to.deep.equal(['in', 'wait']);
+          expect(instance?.status).to.equal('active');
+        } finally {
+          await reopened.close();
+        }
+      });
+
+      it('continues on the awaited event, and never times out after it', async () => {
+        await helper.load(journeyNodes, flow({ mode: 'event', event: 'purchase', timeout: 1.5, timeoutUnit: 'seconds' }), store.credentials);
+        const parked = recordStatus('wait');
+        send({ name: 'cart_abandoned', userId: 'w2', messageId: 'c2' });
+        await eventually(() => parked.calls.find((s) => s.text === 'wait.status.waiting'), 3000, 'the wait to start');
+        await sleep(200);
+        const continued = nextMessage('continued');
+        const timedOut: unknown[] = [];
+        helper.getNode('timedout').on('input', (m: unknown) => timedOut.push(m));
+        send({ name: 'purchase', userId: 'w2', properties: { total: 12 }, messageId: 'p2' });
+        const msg = await continued;
+        expect(msg.waitEvent).to.deep.include({ name: 'purchase', properties: { total: 12 } });
+        await sleep(2500);
+        expect(timedOut).to.have.length(0);
+      });
+
+      it('times out on output 2 when the event does not come', async () => {
+        await helper.load(journeyNodes, flow({ mode: 'event', event: 'purchase', timeout: 0.3, timeoutUnit: 'seconds' }), store.credentials);
+        const timedOut = nextMessage('timedout', 8000);
+        send({ name: 'cart_abandoned', userId: 'w3', messageId: 'c3' });
+        expect((await timedOut).journey).to.have.property('name', 'cart');
+      });
+
+      it('ends its waiting instances with a reason when a redeploy removes it, and keeps them when it stays', async () => {
+        const kept = flow({ mode: 'duration', amount: 1, unit: 'hours' });
+        await helper.load(journeyNodes, kept, store.credentials);
+        const status = recordStatus('wait');
+        send({ name: 'cart_abandoned', userId: 'w4', messageId: 'c4' });
+        await eventually(() => status.calls.find((s) => s.text === 'wait.status.waiting'), 3000, 'the wait to start');
+        await sleep(300);
+        await helper.setFlows(kept, 'full', store.credentials); // the same flow again: the wait stays
+        const config = helper.getNode('store') as unknown as JourneyStoreConfigNode;
+        expect(await (await config.getWaits()).countWaiting('wait')).to.equal(1);
+        await helper.setFlows(kept.filter((n) => n.id !== 'wait'), 'full', store.credentials);
+        await helper.unload();
+        const reopened = await openAfterwards(store.node, store.credentials);
+        try {
+          const instance = await reopened.collection<JourneyInstance>(COLLECTIONS.instances).findOne({});
+          expect(instance).to.deep.include({ status: 'exited', endReason: 'wait.reasons.removed' });
+        } finally {
+          await reopened.close();
+        }
+      });
+    });
+  }
+});
