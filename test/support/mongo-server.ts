@@ -1,11 +1,11 @@
 /**
  * The MongoDB-wire server the tests run against: MONGODB_URI when set, otherwise
- * mongo-java-server (in-memory) started on 127.0.0.1 from test/mongo-server. A failure to
- * start is an error that fails the run, never a reason to skip the MongoDB tests.
+ * mongo-java-server 1.47.0 (in-memory) from test/mongo-server, started on 127.0.0.1.
+ * A failure to start is an error that fails the run, never a reason to skip the MongoDB tests.
  */
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { delimiter, dirname, join } from 'node:path';
 import { createInterface } from 'node:readline';
 
 export interface TestMongo {
@@ -14,69 +14,152 @@ export interface TestMongo {
   stop(): Promise<void>;
 }
 
-const root = resolve(__dirname, '../../..');
-const serverDir = join(root, 'test/mongo-server');
+const PACKAGE_NAME = 'node-red-contrib-journeys';
+const MAIN_CLASS = 'journeys.testserver.TestMongoServer';
 const START_TIMEOUT_MS = 60_000;
+const STOP_GRACE_MS = 5_000;
+const TAIL_CHARS = 4_000;
 
-function fail(why: string, detail = ''): never {
-  throw new Error(
-    `No MongoDB-wire server could be started for the tests: ${why}.${detail ? `\n${detail}` : ''}\n` +
-      'The MongoDB adapter tests therefore FAIL (they are never skipped). Set MONGODB_URI to a server, ' +
-      'or make Java 17 and Maven available for test/mongo-server (bash test/mongo-server/build.sh).',
-  );
+/** A reason the server could not be started, with the output that explains it. */
+class StartFailure extends Error {
+  constructor(
+    why: string,
+    readonly output = '',
+  ) {
+    super(why);
+  }
 }
 
 export async function startTestMongo(): Promise<TestMongo> {
   const external = process.env.MONGODB_URI;
-  if (external) return { uri: external, server: 'the server at MONGODB_URI', stop: async () => {} };
+  if (external) return { uri: external, server: 'external MONGODB_URI', stop: async () => {} };
+  try {
+    return await startMongoJavaServer();
+  } catch (err) {
+    const why = err instanceof Error ? err.message : String(err);
+    const output = err instanceof StartFailure && err.output.trim() ? `\n--- its output (last lines) ---\n${err.output.trim()}` : '';
+    throw new Error(
+      `No MongoDB-wire server could be started for the tests: ${why}.\n` +
+        'The MongoDB adapter tests therefore FAIL rather than skip. To fix: make Java 17+ and Maven ' +
+        'available (bash test/mongo-server/build.sh must succeed), or set MONGODB_URI to a running server.' +
+        output,
+      { cause: err },
+    );
+  }
+}
 
-  const build = spawnSync('bash', [join(serverDir, 'build.sh')], { encoding: 'utf8' });
-  if (build.status !== 0) fail('building test/mongo-server failed', `${build.stdout}\n${build.stderr}`.trim().slice(-2000));
-  const classpath = `${join(serverDir, 'target/classes')}:${readFileSync(join(serverDir, 'target/classpath.txt'), 'utf8').trim()}`;
+async function startMongoJavaServer(): Promise<TestMongo> {
+  const serverDir = join(findRepoRoot(), 'test', 'mongo-server');
+  const build = await run('bash', [join(serverDir, 'build.sh')]);
+  if (build.failure) throw new StartFailure(`bash test/mongo-server/build.sh ${build.failure}`, build.output);
 
-  const child = spawn(
-    'java',
-    ['-Dorg.slf4j.simpleLogger.defaultLogLevel=warn', '-cp', classpath, 'journeys.testserver.TestMongoServer', '127.0.0.1', '0'],
-    { stdio: ['pipe', 'pipe', 'pipe'] },
-  );
-  let stderr = '';
-  child.stderr.on('data', (chunk: Buffer) => {
-    stderr = (stderr + chunk.toString()).slice(-4000);
-  });
-  const exited = new Promise<void>((done) => child.once('exit', () => done()));
+  let dependencies: string;
+  try {
+    dependencies = readFileSync(join(serverDir, 'target', 'classpath.txt'), 'utf8').trim();
+  } catch (err) {
+    throw new StartFailure(`test/mongo-server/target/classpath.txt is unreadable after the build (${String(err)})`);
+  }
+  const classpath = [join(serverDir, 'target', 'classes'), dependencies].join(delimiter);
+  const child = spawn('java', ['-cp', classpath, MAIN_CLASS, '127.0.0.1', '0'], { stdio: ['pipe', 'pipe', 'pipe'] });
+  const stderr = tail(child.stderr);
+  const closed = whenClosed(child);
 
-  const address = await new Promise<string>((resolveAddress, reject) => {
-    const timer = setTimeout(() => reject(new Error(`it did not report a port within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
-    const lines = createInterface({ input: child.stdout });
-    lines.on('line', (line) => {
-      const match = /^LISTENING (\S+:\d+)$/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolveAddress(match[1]!);
-      }
-    });
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code) => {
-      clearTimeout(timer);
-      reject(new Error(`java exited with code ${code}`));
-    });
-  }).catch((err: Error) => {
-    child.kill('SIGKILL');
-    return fail(`mongo-java-server did not start (${err.message})`, stderr.trim());
-  });
+  let address: string;
+  try {
+    address = await listeningAddress(child);
+  } catch (err) {
+    await terminate(child, closed);
+    throw new StartFailure(`mongo-java-server did not start: ${err instanceof Error ? err.message : String(err)}`, stderr());
+  }
 
   return {
     uri: `mongodb://${address}`,
     server: 'mongo-java-server 1.47.0 (in-memory backend)',
-    async stop() {
-      // Closing stdin ends the server; it also ends if this process dies without stopping it.
-      child.stdin.end();
-      const killer = setTimeout(() => child.kill('SIGKILL'), 5000);
-      await exited;
-      clearTimeout(killer);
-    },
+    stop: () => terminate(child, closed),
   };
+}
+
+/** process.cwd() when it is the repository, else the nearest folder above this file that is. */
+function findRepoRoot(): string {
+  if (isRepoRoot(process.cwd())) return process.cwd();
+  for (let dir = __dirname; ; dir = dirname(dir)) {
+    if (isRepoRoot(dir)) return dir;
+    if (dirname(dir) === dir) throw new StartFailure(`no ${PACKAGE_NAME} package.json at ${process.cwd()} or above ${__dirname}`);
+  }
+}
+
+function isRepoRoot(dir: string): boolean {
+  try {
+    const pkg: unknown = JSON.parse(readFileSync(join(dir, 'package.json'), 'utf8'));
+    return typeof pkg === 'object' && pkg !== null && 'name' in pkg && pkg.name === PACKAGE_NAME;
+  } catch {
+    return false;
+  }
+}
+
+/** Runs a command to its end; `failure` says how it failed, if it did. */
+function run(command: string, args: string[]): Promise<{ failure?: string; output: string }> {
+  return new Promise((resolveRun) => {
+    const child = spawn(command, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    let output = '';
+    const collect = (chunk: Buffer) => {
+      output = (output + chunk.toString()).slice(-TAIL_CHARS);
+    };
+    child.stdout.on('data', collect);
+    child.stderr.on('data', collect);
+    child.once('error', (err) => resolveRun({ failure: `could not be run (${err.message})`, output }));
+    child.once('close', (code, signal) => {
+      resolveRun(code === 0 ? { output } : { failure: `exited with ${code ?? signal}`, output });
+    });
+  });
+}
+
+/** Resolves with "host:port" from the server's LISTENING line. */
+function listeningAddress(child: ChildProcessWithoutNullStreams): Promise<string> {
+  return new Promise((resolveAddress, reject) => {
+    const lines = createInterface({ input: child.stdout });
+    const timer = setTimeout(() => done(new Error(`no LISTENING line within ${START_TIMEOUT_MS / 1000} s`)), START_TIMEOUT_MS);
+    const onError = (err: Error) => done(new Error(`java could not be run (${err.message})`));
+    const onExit = (code: number | null, signal: NodeJS.Signals | null) => done(new Error(`java exited with ${code ?? signal}`));
+    const onLine = (line: string) => {
+      const match = /^LISTENING (\S+:\d+)$/.exec(line);
+      if (match?.[1]) done(undefined, match[1]);
+    };
+    function done(err: Error | undefined, address?: string): void {
+      clearTimeout(timer);
+      lines.off('line', onLine);
+      child.off('error', onError);
+      child.off('exit', onExit);
+      if (address) resolveAddress(address);
+      else reject(err);
+    }
+    lines.on('line', onLine);
+    child.once('error', onError);
+    child.once('exit', onExit);
+  });
+}
+
+/** Keeps the last few thousand characters of a stream; call the result to read them. */
+function tail(stream: NodeJS.ReadableStream): () => string {
+  let text = '';
+  stream.on('data', (chunk: Buffer) => {
+    text = (text + chunk.toString()).slice(-TAIL_CHARS);
+  });
+  return () => text;
+}
+
+/** Settles once the child has exited and its pipes are closed, or it never started. */
+function whenClosed(child: ChildProcessWithoutNullStreams): Promise<void> {
+  return new Promise((settle) => {
+    child.once('close', () => settle());
+    child.once('error', () => settle());
+  });
+}
+
+/** SIGTERM (the server shuts down cleanly), SIGKILL if it is still there after a grace period. */
+async function terminate(child: ChildProcessWithoutNullStreams, closed: Promise<void>): Promise<void> {
+  if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');
+  const killer = setTimeout(() => child.kill('SIGKILL'), STOP_GRACE_MS);
+  await closed;
+  clearTimeout(killer);
 }

@@ -4,20 +4,22 @@ import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
 import java.io.IOException;
-import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.util.List;
 
 /**
- * A MongoDB-wire server for the test suite. Prints "LISTENING host:port" once bound, then
- * serves until its stdin closes (the parent test process went away, however it ended) or it
- * is signalled, so no server outlives the tests that started it.
+ * A MongoDB-wire server for the test suite: mongo-java-server with its in-memory backend.
+ * Usage: TestMongoServer [host] [port]  (port 0 picks a free one).
+ *
+ * <p>Prints one line, "LISTENING host:port", once bound, then serves until its stdin closes
+ * or it is signalled. Stdin closing is what ends it when the parent test process dies
+ * without stopping it, so no server outlives the run that started it.
  */
 public final class TestMongoServer {
     /**
-     * The version the server announces. The Node.js driver 7 refuses servers below wire
-     * version 9 (MongoDB 4.4), and mongo-java-server's own MONGO_5_0 announces 8; the
-     * commands the store uses are all older than 4.4, so announcing 4.4 claims nothing new.
+     * The Node.js driver 7 refuses servers below wire version 9 (MongoDB 4.4), and
+     * mongo-java-server's newest preset, MONGO_5_0, announces 8. The commands the tests use
+     * all predate 4.4, so announcing 4.4 claims nothing the server lacks.
      */
     private static final MongoVersion REPORTED_VERSION = new MongoVersion() {
         @Override
@@ -31,20 +33,33 @@ public final class TestMongoServer {
         }
     };
 
+    private TestMongoServer() {}
+
     public static void main(String[] args) throws IOException {
+        // Before the first logger exists: slf4j-simple reads its settings once, and at INFO
+        // it reports every connection. It writes to stderr, leaving stdout to the one line.
+        if (System.getProperty("org.slf4j.simpleLogger.defaultLogLevel") == null) {
+            System.setProperty("org.slf4j.simpleLogger.defaultLogLevel", "warn");
+        }
+        if (args.length > 2) {
+            System.err.println("usage: TestMongoServer [host] [port]");
+            System.exit(2);
+        }
         String host = args.length > 0 ? args[0] : "127.0.0.1";
         int port = args.length > 1 ? Integer.parseInt(args[1]) : 0;
+
         MongoServer server = new MongoServer(new MemoryBackend().version(REPORTED_VERSION));
         server.bind(host, port);
+        // The one shutdown path, for SIGTERM, SIGINT and the end of stdin alike.
+        Runtime.getRuntime().addShutdownHook(new Thread(server::shutdownNow, "test-mongo-shutdown"));
+
         InetSocketAddress address = server.getLocalAddress();
-        Runtime.getRuntime().addShutdownHook(new Thread(server::shutdownNow));
         System.out.println("LISTENING " + address.getHostString() + ":" + address.getPort());
         System.out.flush();
-        InputStream in = System.in;
-        while (in.read() != -1) {
-            // nothing to read; waiting for end of input
+
+        while (System.in.read() != -1) {
+            // Input is ignored; only its end matters.
         }
-        server.shutdownNow();
         System.exit(0);
     }
 }
