@@ -34,6 +34,8 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
     cwd: root,
     env: { ...process.env, JOURNEYS_USER_DIR: userDir, PORT: String(port), JOURNEYS_NODE_RED: nodeRedPackage, ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
+    // Its own process group: a SIGKILL must reach Node-RED itself, not only the start script.
+    detached: true,
   });
   let log = '';
   child.stdout?.on('data', (chunk: Buffer) => (log += chunk.toString()));
@@ -44,7 +46,7 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
   while (!/Started flows/.test(log)) {
     if (child.exitCode !== null) throw new Error(`Node-RED exited at start:\n${log}`);
     if (Date.now() > deadline) {
-      child.kill('SIGKILL');
+      process.kill(-child.pid!, 'SIGKILL');
       throw new Error(`Node-RED did not start flows within 60 s:\n${log}`);
     }
     await new Promise((r) => setTimeout(r, 100));
@@ -69,7 +71,13 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
       return { status: response.status, json, text };
     },
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null) child.kill(signal);
+      if (child.exitCode === null) {
+        try {
+          process.kill(-child.pid!, signal);
+        } catch {
+          // already gone
+        }
+      }
       await exited;
     },
   };
