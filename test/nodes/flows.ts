@@ -3,6 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { EmbeddedStore, MongoStore, type Store } from '../../lib/index.js';
 import { testMongoUri } from '../support/stores.js';
 import type { FlowNode } from '../support/node-red.js';
 
@@ -50,3 +51,10 @@ export function node(id: string, type: string, props: Record<string, unknown>, w
 
 export const helperNode = (id: string): FlowNode => node(id, 'helper', {});
 export const catchAll = (target: string): FlowNode => node('catch', 'catch', { scope: null, uncaught: false }, [[target]]);
+
+/** Opens the store a flow wrote to, after the flow was unloaded (the embedded store has one owner). */
+export async function openAfterwards(storeNode: FlowNode, credentials: Record<string, Record<string, string>>): Promise<Store> {
+  return storeNode.backend === 'mongodb'
+    ? MongoStore.open({ uri: credentials.store!.uri!, database: storeNode.database as string })
+    : EmbeddedStore.open({ directory: storeNode.directory as string });
+}

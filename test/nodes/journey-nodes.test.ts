@@ -2,19 +2,12 @@
 import { expect } from 'chai';
 import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { COLLECTIONS, countMilestones, MongoStore, EmbeddedStore, type Profile, type Store } from '../../lib/index.js';
+import { COLLECTIONS, countMilestones, EmbeddedStore, type Profile } from '../../lib/index.js';
 import { coreNode, collect, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
-import { backends, catchAll, helperNode, node, removeStoreDirectories, tab } from './flows.js';
+import { backends, catchAll, helperNode, node, openAfterwards, removeStoreDirectories, tab } from './flows.js';
 
 const catchNode = coreNode('common/25-catch.js');
 
-/** Opens the store a flow wrote to, after the flow was unloaded (the embedded store has one owner). */
-async function openAfterwards(storeNode: FlowNode, credentials: Record<string, Record<string, string>>): Promise<Store> {
-  if (storeNode.backend === 'mongodb') {
-    return MongoStore.open({ uri: credentials.store!.uri!, database: storeNode.database as string });
-  }
-  return EmbeddedStore.open({ directory: storeNode.directory as string });
-}
 
 describe('journey nodes', function () {
   beforeEach(() => helper.startServer());

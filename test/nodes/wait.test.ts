@@ -1,15 +1,10 @@
 /** The wait node in a real Node-RED runtime (node-red-node-test-helper), on both stores. */
 import { expect } from 'chai';
-import { COLLECTIONS, EmbeddedStore, MongoStore, type JourneyInstance, type Profile, type Store } from '../../lib/index.js';
+import { COLLECTIONS, type JourneyInstance, type Profile } from '../../lib/index.js';
 import { eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { backends, helperNode, node, removeStoreDirectories, tab } from './flows.js';
+import { backends, helperNode, node, openAfterwards, removeStoreDirectories, tab } from './flows.js';
 
-async function openAfterwards(storeNode: FlowNode, credentials: Record<string, Record<string, string>>): Promise<Store> {
-  return storeNode.backend === 'mongodb'
-    ? MongoStore.open({ uri: credentials.store!.uri!, database: storeNode.database as string })
-    : EmbeddedStore.open({ directory: storeNode.directory as string });
-}
 
 describe('wait node', function () {
   this.timeout(20_000);
