@@ -3,7 +3,7 @@
  * end states (completed, exited, converted). Ending also frees the entry gate, so the
  * one-at-a-time policy lets the profile in again.
  */
-import type { Store } from '../store/port.js';
+import type { Filter, Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import { gateId } from './enrol.js';
 import { LIVE_STATUSES, type EndStatus, type EntryGate, type JourneyInstance } from './instance.js';
@@ -38,21 +38,10 @@ export async function endInstance(store: Store, instanceId: string, status: EndS
   return ended;
 }
 
-/**
- * Ends the profile's live instances of a journey (all journeys when omitted), as on an
- * exit or goal event. Returns the instances this call ended, so their timers can be cancelled.
- */
-export async function endLiveInstances(
-  store: Store,
-  where: { profileId: string; journey?: string },
-  status: EndStatus,
-  reason: string,
-  at: Date,
-): Promise<JourneyInstance[]> {
+/** Ends every live instance matching `filter`; returns the ones this call ended. */
+export async function endMatching(store: Store, filter: Filter, status: EndStatus, reason: string, at: Date): Promise<JourneyInstance[]> {
   const live: string[] = [];
-  for await (const doc of store
-    .collection<JourneyInstance>(COLLECTIONS.instances)
-    .find({ profileId: where.profileId, ...(where.journey ? { journey: where.journey } : {}), ...liveFilter }, { projection: { _id: 1 } })) {
+  for await (const doc of store.collection<JourneyInstance>(COLLECTIONS.instances).find({ ...liveFilter, ...filter }, { projection: { _id: 1 } })) {
     live.push(doc._id);
   }
   const ended: JourneyInstance[] = [];
@@ -61,6 +50,20 @@ export async function endLiveInstances(
     if (doc) ended.push(doc);
   }
   return ended;
+}
+
+/**
+ * Ends the profile's live instances of a journey (all journeys when omitted), as on an
+ * exit or goal event. Returns the instances this call ended, so their timers can be cancelled.
+ */
+export function endLiveInstances(
+  store: Store,
+  where: { profileId: string; journey?: string },
+  status: EndStatus,
+  reason: string,
+  at: Date,
+): Promise<JourneyInstance[]> {
+  return endMatching(store, { profileId: where.profileId, ...(where.journey ? { journey: where.journey } : {}) }, status, reason, at);
 }
 
 /**

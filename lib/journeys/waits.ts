@@ -10,7 +10,7 @@ import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { JsonObject } from '../validate/document.js';
 import type { JourneyInstance } from './instance.js';
-import { endInstance, recordStep } from './lifecycle.js';
+import { endInstance, endMatching, recordStep } from './lifecycle.js';
 
 export const WAIT_JOB = 'journeys.wait';
 
@@ -109,18 +109,9 @@ export class Waits {
 
   /** A wait node left the flow: its waiting instances end, with the reason, instead of firing into nothing. */
   async endWaitingAt(node: string, reason: string): Promise<number> {
-    const ids: string[] = [];
-    for await (const doc of this.store
-      .collection<JourneyInstance>(COLLECTIONS.instances)
-      .find({ status: 'waiting', waitingAt: node }, { projection: { _id: 1 } })) {
-      ids.push(doc._id);
-    }
-    let ended = 0;
-    for (const id of ids) {
-      if (await endInstance(this.store, id, 'exited', reason, new Date())) ended += 1;
-      await this.agenda.cancel({ data: jobData(id, node) });
-    }
-    return ended;
+    const ended = await endMatching(this.store, { status: 'waiting', waitingAt: node }, 'exited', reason, new Date());
+    await this.cancel(ended);
+    return ended.length;
   }
 
   countWaiting(node: string): Promise<number> {
@@ -128,12 +119,12 @@ export class Waits {
   }
 
   private async fire(data: WaitJobData): Promise<void> {
-    const doc = await this.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: data.instanceId });
-    await this.resume(data.instanceId, data.node, doc?.waitingFor ? 'timeout' : 'timer');
+    await this.resume(data.instanceId, data.node, 'timer');
   }
 
   /** Wins or loses the race to end one wait; the winner hands the instance to its node. */
-  private async resume(instanceId: string, node: string, outcome: WaitOutcome, event?: JsonObject): Promise<boolean> {
+  /** `by` is what ended the wait: its timer (a timeout for an event wait) or the awaited event. */
+  private async resume(instanceId: string, node: string, by: 'timer' | 'event', event?: JsonObject): Promise<boolean> {
     const handler = this.handlers.get(node);
     const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);
     const before = await instances.findOneAndUpdate(
@@ -142,7 +133,8 @@ export class Waits {
       { returnDocument: 'before' },
     );
     if (!before) return false;
-    if (outcome === 'event') await this.agenda.cancel({ data: jobData(instanceId, node) });
+    const outcome: WaitOutcome = by === 'event' ? 'event' : before.waitingFor ? 'timeout' : 'timer';
+    if (by === 'event') await this.agenda.cancel({ data: jobData(instanceId, node) });
     if (!handler) {
       await endInstance(this.store, instanceId, 'exited', `wait node ${node} is no longer in the flow`, new Date());
       return false;
