@@ -5,14 +5,19 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore, MongoStore, type Store } from '../../lib/index.js';
 import { testMongoUri } from '../support/stores.js';
-import type { FlowNode } from '../support/node-red.js';
+import { helper, type FlowNode } from '../support/node-red.js';
 
 export const TAB = 'tab1';
 
+/** A journey-store config node and the credentials to load it with. */
+export interface StoreNode {
+  node: FlowNode;
+  credentials: Record<string, Record<string, string>>;
+}
+
 export interface Backend {
   name: 'embedded' | 'mongodb';
-  /** The journey-store config node and the credentials to load it with. */
-  store(): Promise<{ node: FlowNode; credentials: Record<string, Record<string, string>> }>;
+  store(): Promise<StoreNode>;
 }
 
 const directories: string[] = [];
@@ -53,8 +58,31 @@ export const helperNode = (id: string): FlowNode => node(id, 'helper', {});
 export const catchAll = (target: string): FlowNode => node('catch', 'catch', { scope: null, uncaught: false }, [[target]]);
 
 /** Opens the store a flow wrote to, after the flow was unloaded (the embedded store has one owner). */
-export async function openAfterwards(storeNode: FlowNode, credentials: Record<string, Record<string, string>>): Promise<Store> {
+export async function openAfterwards(storeNode: FlowNode, credentials: StoreNode['credentials']): Promise<Store> {
   return storeNode.backend === 'mongodb'
     ? MongoStore.open({ uri: credentials.store!.uri!, database: storeNode.database as string })
     : EmbeddedStore.open({ directory: storeNode.directory as string });
+}
+
+/** A fresh helper runtime per test, unloaded and its embedded stores removed afterwards. */
+export function useHelperRuntime(): void {
+  beforeEach(() => helper.startServer());
+  afterEach(async () => {
+    await helper.unload();
+    await helper.stopServer();
+    await removeStoreDirectories();
+  });
+}
+
+/** Runs `suite` once per store backend, with a fresh store config node in `ctx.store`. */
+export function forEachBackend(suite: (ctx: { store: StoreNode }) => void): void {
+  for (const backend of backends) {
+    describe(`on the ${backend.name} store`, () => {
+      const ctx = { store: undefined as unknown as StoreNode };
+      beforeEach(async () => {
+        ctx.store = await backend.store();
+      });
+      suite(ctx);
+    });
+  }
 }

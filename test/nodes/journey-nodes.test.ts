@@ -4,29 +4,19 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COLLECTIONS, countMilestones, EmbeddedStore, type Profile } from '../../lib/index.js';
 import { coreNode, collect, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
-import { backends, catchAll, helperNode, node, openAfterwards, removeStoreDirectories, tab } from './flows.js';
+import { backends, catchAll, forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
 
 const catchNode = coreNode('common/25-catch.js');
 
 
 describe('journey nodes', function () {
-  beforeEach(() => helper.startServer());
-  afterEach(async () => {
-    await helper.unload();
-    await helper.stopServer();
-    await removeStoreDirectories();
-  });
+  useHelperRuntime();
 
-  for (const backend of backends) {
-    describe(`on the ${backend.name} store`, () => {
-      let store: { node: FlowNode; credentials: Record<string, Record<string, string>> };
-      beforeEach(async () => {
-        store = await backend.store();
-      });
+  forEachBackend((ctx) => {
 
       const pipeline = (): FlowNode[] => [
         tab(),
-        store.node,
+        ctx.store.node,
         node('in', 'event-in', { store: 'store', property: 'payload', journey: 'welcome', reentry: 'always' }, [['merge'], ['rejected']]),
         node('merge', 'profile-merge', { store: 'store', strategy: 'overwrite', fields: [{ field: 'visits', strategy: 'sum' }] }, [['track']]),
         node('track', 'track', { store: 'store', milestone: 'signed_up' }, [['out']]),
@@ -37,7 +27,7 @@ describe('journey nodes', function () {
       ];
 
       it('takes an event through event-in, profile-merge and track', async () => {
-        await helper.load([...journeyNodes, catchNode], pipeline(), store.credentials);
+        await helper.load([...journeyNodes, catchNode], pipeline(), ctx.store.credentials);
         const out = nextMessage('out');
         helper.getNode('in').receive({
           payload: {
@@ -64,7 +54,7 @@ describe('journey nodes', function () {
         expect(((await again).profile as Profile).traits.visits).to.equal(5);
 
         await helper.unload();
-        const reopened = await openAfterwards(store.node, store.credentials);
+        const reopened = await openAfterwards(ctx.store.node, ctx.store.credentials);
         try {
           const counts = await countMilestones(reopened, { name: 'signed_up' });
           expect(counts).to.deep.equal([{ name: 'signed_up', journey: 'welcome', variant: null, count: 2, profiles: 1 }]);
@@ -75,7 +65,7 @@ describe('journey nodes', function () {
       });
 
       it('rejects bad input on output 2 with a reason, and reports it to Catch nodes', async () => {
-        await helper.load([...journeyNodes, catchNode], pipeline(), store.credentials);
+        await helper.load([...journeyNodes, catchNode], pipeline(), ctx.store.credentials);
         const rejected = nextMessage('rejected');
         const caught = nextMessage('caught');
         helper.getNode('in').receive({ payload: { name: 'x', identities: { email: { $gt: '' } }, messageId: 'bad' } });
@@ -88,7 +78,7 @@ describe('journey nodes', function () {
       });
 
       it('sends a duplicate messageId to output 2 without raising an error', async () => {
-        await helper.load([...journeyNodes, catchNode], pipeline(), store.credentials);
+        await helper.load([...journeyNodes, catchNode], pipeline(), ctx.store.credentials);
         const caught = collect('caught');
         const passed = collect('out');
         const event = { payload: { name: 'page', anonymousId: 'a-1', messageId: 'dup-1' } };
@@ -104,7 +94,7 @@ describe('journey nodes', function () {
       });
 
       it('stitches anonymous browsing into the signed-up profile', async () => {
-        await helper.load([...journeyNodes, catchNode], pipeline(), store.credentials);
+        await helper.load([...journeyNodes, catchNode], pipeline(), ctx.store.credentials);
         const send = async (payload: Record<string, unknown>) => {
           const out = nextMessage('out');
           helper.getNode('in').receive({ payload });
@@ -129,7 +119,7 @@ describe('journey nodes', function () {
       it('enrols under the re-entry policy and ends instances on goal and exit events', async () => {
         const flow: FlowNode[] = [
           tab(),
-          store.node,
+          ctx.store.node,
           node(
             'in',
             'event-in',
@@ -139,7 +129,7 @@ describe('journey nodes', function () {
           helperNode('out'),
           helperNode('rejected'),
         ];
-        await helper.load([...journeyNodes, catchNode], flow, store.credentials);
+        await helper.load([...journeyNodes, catchNode], flow, ctx.store.credentials);
         const send = (payload: Record<string, unknown>, port: 'out' | 'rejected') => {
           const next = nextMessage(port);
           helper.getNode('in').receive({ payload });
@@ -161,7 +151,7 @@ describe('journey nodes', function () {
       });
 
       it('shows live counts on the status badges', async () => {
-        await helper.load([...journeyNodes, catchNode], pipeline(), store.credentials);
+        await helper.load([...journeyNodes, catchNode], pipeline(), ctx.store.credentials);
         const inStatus = recordStatus('in');
         const trackStatus = recordStatus('track');
         for (let i = 0; i < 3; i++) {
@@ -178,8 +168,7 @@ describe('journey nodes', function () {
         expect(tracked).to.deep.include({ fill: 'green', text: 'track.status.counts' });
         expect((helper.getNode('in') as unknown as { status: unknown }).status).to.be.a('function');
       });
-    });
-  }
+  });
 
   describe('configuration and lifecycle', () => {
     it('reports a missing store and handles no input', async () => {

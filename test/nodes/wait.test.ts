@@ -3,28 +3,18 @@ import { expect } from 'chai';
 import { COLLECTIONS, type JourneyInstance, type Profile } from '../../lib/index.js';
 import { eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { backends, helperNode, node, openAfterwards, removeStoreDirectories, tab } from './flows.js';
+import { forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
 
 
 describe('wait node', function () {
   this.timeout(20_000);
-  beforeEach(() => helper.startServer());
-  afterEach(async () => {
-    await helper.unload();
-    await helper.stopServer();
-    await removeStoreDirectories();
-  });
+  useHelperRuntime();
 
-  for (const backend of backends) {
-    describe(`on the ${backend.name} store`, () => {
-      let store: { node: FlowNode; credentials: Record<string, Record<string, string>> };
-      beforeEach(async () => {
-        store = await backend.store();
-      });
+  forEachBackend((ctx) => {
 
       const flow = (wait: Record<string, unknown>): FlowNode[] => [
         tab(),
-        store.node,
+        ctx.store.node,
         node('in', 'event-in', { store: 'store', journey: 'cart', trigger: 'cart_abandoned', reentry: 'always' }, [['wait'], ['other']]),
         node('wait', 'wait', { store: 'store', ...wait }, [['continued'], ['timedout']]),
         helperNode('continued'),
@@ -34,7 +24,7 @@ describe('wait node', function () {
       const send = (payload: Record<string, unknown>) => helper.getNode('in').receive({ payload });
 
       it('holds the msg for a duration, then continues it with the fresh profile and the same instance', async () => {
-        await helper.load(journeyNodes, flow({ mode: 'duration', amount: 0.3, unit: 'seconds' }), store.credentials);
+        await helper.load(journeyNodes, flow({ mode: 'duration', amount: 0.3, unit: 'seconds' }), ctx.store.credentials);
         const status = recordStatus('wait');
         const continued = nextMessage('continued', 8000);
         const started = Date.now();
@@ -46,7 +36,7 @@ describe('wait node', function () {
         expect(msg.journey).to.have.property('name', 'cart');
         expect((msg.profile as Profile).identities.userId).to.deep.equal(['w1']);
         await helper.unload();
-        const reopened = await openAfterwards(store.node, store.credentials);
+        const reopened = await openAfterwards(ctx.store.node, ctx.store.credentials);
         try {
           const instance = await reopened.collection<JourneyInstance>(COLLECTIONS.instances).findOne({});
           expect(instance?.path.map((s) => s.node)).to.deep.equal(['in', 'wait']);
@@ -57,7 +47,7 @@ describe('wait node', function () {
       });
 
       it('continues on the awaited event, and never times out after it', async () => {
-        await helper.load(journeyNodes, flow({ mode: 'event', event: 'purchase', timeout: 1.5, timeoutUnit: 'seconds' }), store.credentials);
+        await helper.load(journeyNodes, flow({ mode: 'event', event: 'purchase', timeout: 1.5, timeoutUnit: 'seconds' }), ctx.store.credentials);
         const parked = recordStatus('wait');
         send({ name: 'cart_abandoned', userId: 'w2', messageId: 'c2' });
         await eventually(() => parked.calls.find((s) => s.text === 'wait.status.waiting'), 3000, 'the wait to start');
@@ -73,7 +63,7 @@ describe('wait node', function () {
       });
 
       it('times out on output 2 when the event does not come', async () => {
-        await helper.load(journeyNodes, flow({ mode: 'event', event: 'purchase', timeout: 0.3, timeoutUnit: 'seconds' }), store.credentials);
+        await helper.load(journeyNodes, flow({ mode: 'event', event: 'purchase', timeout: 0.3, timeoutUnit: 'seconds' }), ctx.store.credentials);
         const timedOut = nextMessage('timedout', 8000);
         send({ name: 'cart_abandoned', userId: 'w3', messageId: 'c3' });
         expect((await timedOut).journey).to.have.property('name', 'cart');
@@ -81,17 +71,17 @@ describe('wait node', function () {
 
       it('ends its waiting instances with a reason when a redeploy removes it, and keeps them when it stays', async () => {
         const kept = flow({ mode: 'duration', amount: 1, unit: 'hours' });
-        await helper.load(journeyNodes, kept, store.credentials);
+        await helper.load(journeyNodes, kept, ctx.store.credentials);
         const status = recordStatus('wait');
         send({ name: 'cart_abandoned', userId: 'w4', messageId: 'c4' });
         await eventually(() => status.calls.find((s) => s.text === 'wait.status.waiting'), 3000, 'the wait to start');
         await sleep(300);
-        await helper.setFlows(kept, 'full', store.credentials); // the same flow again: the wait stays
+        await helper.setFlows(kept, 'full', ctx.store.credentials); // the same flow again: the wait stays
         const config = helper.getNode('store') as unknown as JourneyStoreConfigNode;
         expect(await (await config.getWaits()).countWaiting('wait')).to.equal(1);
-        await helper.setFlows(kept.filter((n) => n.id !== 'wait'), 'full', store.credentials);
+        await helper.setFlows(kept.filter((n) => n.id !== 'wait'), 'full', ctx.store.credentials);
         await helper.unload();
-        const reopened = await openAfterwards(store.node, store.credentials);
+        const reopened = await openAfterwards(ctx.store.node, ctx.store.credentials);
         try {
           const instance = await reopened.collection<JourneyInstance>(COLLECTIONS.instances).findOne({});
           expect(instance).to.deep.include({ status: 'exited', endReason: 'wait.reasons.removed' });
@@ -99,6 +89,5 @@ describe('wait node', function () {
           await reopened.close();
         }
       });
-    });
-  }
+  });
 });
