@@ -24,7 +24,8 @@ export { recordMilestone, countMilestones, type Milestone, type MilestoneCount }
 export { checkObject, keyProblem, DEFAULT_LIMITS, type DocumentLimits, type JsonObject, type JsonValue } from './validate/document.js';
 export type { Checked, RejectCode } from './validate/result.js';
 export { enrol, gateId, type Enrolment, type ReentryPolicy } from './journeys/enrol.js';
-export { endInstance, endLiveInstances, moveInstancesOnMerge, recordStep } from './journeys/lifecycle.js';
+export { completeInstance, COMPLETED_REASON, endInstance, endLiveInstances, moveInstancesOnMerge, recordStep } from './journeys/lifecycle.js';
+export { InFlight } from './journeys/in-flight.js';
 export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } from './journeys/instance.js';
 export { createAgenda, type SchedulerOptions } from './scheduler/index.js';
 export { JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';

@@ -6,9 +6,12 @@
 import type { Filter, Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import { gateId } from './enrol.js';
-import { LIVE_STATUSES, type EndStatus, type EntryGate, type JourneyInstance } from './instance.js';
+import { LIVE_STATUSES, type EndStatus, type EntryGate, type JourneyInstance, type LiveStatus } from './instance.js';
 
 const liveFilter = { status: { $in: [...LIVE_STATUSES] } };
+
+/** Why an instance completed when its msg ran out of flow. */
+export const COMPLETED_REASON = 'reached the end of the flow';
 
 export async function recordStep(store: Store, instanceId: string, node: string, at: Date, variant?: string): Promise<JourneyInstance | null> {
   return store.collection<JourneyInstance>(COLLECTIONS.instances).findOneAndUpdate(
@@ -21,12 +24,22 @@ export async function recordStep(store: Store, instanceId: string, node: string,
   );
 }
 
-/** Ends one live instance; returns it as ended, or null when it had already ended. */
-export async function endInstance(store: Store, instanceId: string, status: EndStatus, reason: string, at: Date): Promise<JourneyInstance | null> {
+/**
+ * Ends one live instance (only from the statuses in `from`); returns it as ended, or null
+ * when it had already ended or was not in one of those statuses.
+ */
+export async function endInstance(
+  store: Store,
+  instanceId: string,
+  status: EndStatus,
+  reason: string,
+  at: Date,
+  from: readonly LiveStatus[] = LIVE_STATUSES,
+): Promise<JourneyInstance | null> {
   const ended = await store
     .collection<JourneyInstance>(COLLECTIONS.instances)
     .findOneAndUpdate(
-      { _id: instanceId, ...liveFilter },
+      { _id: instanceId, status: { $in: [...from] } },
       { $set: { status, endReason: reason, endedAt: at, updatedAt: at }, $unset: { snapshot: '' } },
       { returnDocument: 'after' },
     );
@@ -36,6 +49,14 @@ export async function endInstance(store: Store, instanceId: string, status: EndS
       .updateOne({ _id: gateId(ended.journey, ended.profileId), liveInstance: ended._id }, { $set: { liveInstance: null } });
   }
   return ended;
+}
+
+/**
+ * Completes an instance whose msg has left the flow. Only an active one: a waiting instance
+ * has been parked by a wait node (its msg is done there, its journey is not).
+ */
+export function completeInstance(store: Store, instanceId: string, at: Date): Promise<JourneyInstance | null> {
+  return endInstance(store, instanceId, 'completed', COMPLETED_REASON, at, ['active']);
 }
 
 /** Ends every live instance matching `filter`; returns the ones this call ended. */

@@ -115,6 +115,7 @@ export = function (RED: NodeAPI): void {
       }
       user.badge.bump('accepted');
       msg.journey = { name: journey, instanceId: enrolment.instance._id };
+      user.config.followInstance(enrolment.instance._id);
       send([msg, null]);
     });
   }

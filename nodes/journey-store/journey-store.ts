@@ -5,7 +5,8 @@
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Agenda } from 'agenda' with { 'resolution-mode': 'import' };
-import { acquireStore, createAgenda, Waits, type ResumeHandler, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
+import { acquireStore, completeInstance, createAgenda, Waits, type ResumeHandler, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
+import { inFlight, installCompletionHooks } from '../shared/completion.js';
 import { codedError } from '../shared/input.js';
 import type { JourneyStoreConfigNode } from '../shared/store-client.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef } from '../shared/red.js';
@@ -26,6 +27,7 @@ const RETRY_OPEN_MS = 5_000;
 const CLOSE_WAIT_MS = 10_000;
 
 export = function (RED: NodeAPI): void {
+  installCompletionHooks(RED);
   function JourneyStoreNode(this: JourneyStoreConfigNode, def: JourneyStoreDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -88,6 +90,15 @@ export = function (RED: NodeAPI): void {
       };
     };
 
+    node.followInstance = (instanceId: string) => {
+      inFlight.follow(instanceId, node.id, () => {
+        node
+          .getStore()
+          .then((store) => completeInstance(store, instanceId, new Date()))
+          .catch((err: Error) => node.error(RED._('journey-store.errors.complete-failed', { instance: instanceId, message: err.message })));
+      });
+    };
+
     node.register = (user: Node) => {
       users.add(user);
     };
@@ -103,6 +114,8 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
+      // Msgs still travelling when the flows stop are dropped by the runtime; their instances stay active.
+      inFlight.forgetOwner(node.id);
       let timer: NodeJS.Timeout | undefined;
       const waitForUsers =
         users.size === 0

@@ -14,6 +14,8 @@ export interface JourneyStoreConfigNode extends Node {
   getWaits(): Promise<Waits>;
   /** The waits when this runtime already runs them; nothing waits here otherwise. */
   runningWaits(): Waits | null;
+  /** Completes the instance once the msg about to be sent for it has reached the end of the flow. */
+  followInstance(instanceId: string): void;
   /** What a wait node does with its resumed instances; the returned function unregisters it. */
   onResume(node: string, handler: ResumeHandler): () => void;
 }

@@ -110,6 +110,7 @@ export = function (RED: NodeAPI): void {
         msg.profileId = instance.profileId;
         msg.journey = { ...(typeof snapshot.journey === 'object' ? snapshot.journey : {}), name: instance.journey, instanceId: instance._id };
         if (event) msg.waitEvent = event;
+        user.config.followInstance(instance._id);
         node.send(outcome === 'timeout' ? [null, msg] : [msg, null]);
         showWaiting();
       };

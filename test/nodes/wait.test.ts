@@ -35,15 +35,12 @@ describe('wait node', function () {
         expect((msg.payload as { properties: { total: number } }).properties.total).to.equal(99);
         expect(msg.journey).to.have.property('name', 'cart');
         expect((msg.profile as Profile).identities.userId).to.deep.equal(['w1']);
-        await helper.unload();
-        const reopened = await openAfterwards(ctx.store.node, ctx.store.credentials);
-        try {
-          const instance = await reopened.collection<JourneyInstance>(COLLECTIONS.instances).findOne({});
-          expect(instance?.path.map((s) => s.node)).to.deep.equal(['in', 'wait']);
-          expect(instance?.status).to.equal('active');
-        } finally {
-          await reopened.close();
-        }
+        const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
+        const instance = await eventually(async () => {
+          const found = await store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({});
+          return found?.status === 'completed' ? found : undefined;
+        }, 3000, 'the instance to complete at the end of the flow');
+        expect(instance.path.map((s) => s.node)).to.deep.equal(['in', 'wait']);
       });
 
       it('continues on the awaited event, and never times out after it', async () => {

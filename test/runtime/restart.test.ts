@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COLLECTIONS, EmbeddedStore, type JourneyInstance } from '../../lib/index.js';
+import { COLLECTIONS, COMPLETED_REASON, EmbeddedStore, type JourneyInstance } from '../../lib/index.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
@@ -72,7 +72,9 @@ describe(`waits across a SIGKILL (real ${nodeRedPackage} process)`, function () 
       for await (const i of store.collection<JourneyInstance>(COLLECTIONS.instances).find({ journey: 'restart' })) instances.push(i);
       expect(instances).to.have.length(3);
       for (const instance of instances) {
-        expect(instance.status).to.equal('active');
+        // Resumed, tracked, and at the end of the flow: completed by the runtime's message hooks.
+        expect(instance.status).to.equal('completed');
+        expect(instance.endReason).to.equal(COMPLETED_REASON);
         expect(instance.path.map((s) => s.node)).to.deep.equal(['rs-in', 'rs-wait']);
       }
     } finally {

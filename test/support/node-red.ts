@@ -15,6 +15,22 @@ export const nodeRedPackage = process.env.JOURNEYS_NODE_RED ?? 'node-red';
 const nodeRedRoot = dirname(require.resolve(`${nodeRedPackage}/package.json`));
 helper.init(require.resolve(nodeRedPackage));
 
+/**
+ * The helper builds each node's RED from a mock runtime that lacks `hooks`, though its flows
+ * run the real message router, which triggers the real hooks. Node-RED's own node API has
+ * RED.hooks; hand the nodes the same one here.
+ */
+interface HelperInternals {
+  _RED: { hooks: unknown };
+  _registryUtil?: { createNodeApi(node: unknown): Record<string, unknown> };
+}
+const internals = helper as unknown as HelperInternals;
+const registryUtil = internals._registryUtil;
+if (registryUtil) {
+  const createNodeApi = registryUtil.createNodeApi.bind(registryUtil);
+  registryUtil.createNodeApi = (node: unknown) => ({ ...createNodeApi(node), hooks: internals._RED.hooks });
+}
+
 export { helper };
 
 type Initializer = NodeInitializer;
