@@ -7,6 +7,7 @@ import { coreNode, collect, eventually, helper, journeyNodes, nextMessage, recor
 import { backends, catchAll, forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
 
 const catchNode = coreNode('common/25-catch.js');
+const delayNode = coreNode('function/89-delay.js');
 
 
 describe('journey nodes', function () {
@@ -124,12 +125,14 @@ describe('journey nodes', function () {
             'in',
             'event-in',
             { store: 'store', journey: 'onboarding', trigger: 'signed_up', reentry: 'oneActive', exitEvents: 'unsubscribed', goalEvents: 'purchase' },
-            [['out'], ['rejected']],
+            [['out', 'hold'], ['rejected']],
           ),
+          // A msg still in the flow keeps its instance active; without the hold it would complete at 'out'.
+          node('hold', 'delay', { pauseType: 'delay', timeout: '60', timeoutUnits: 'seconds' }, [[]]),
           helperNode('out'),
           helperNode('rejected'),
         ];
-        await helper.load([...journeyNodes, catchNode], flow, ctx.store.credentials);
+        await helper.load([...journeyNodes, catchNode, delayNode], flow, ctx.store.credentials);
         const send = (payload: Record<string, unknown>, port: 'out' | 'rejected') => {
           const next = nextMessage(port);
           helper.getNode('in').receive({ payload });
