@@ -5,7 +5,9 @@
  *
  * Locking follows Agenda's MongoDB repository: a job is claimed by one conditional
  * findOneAndUpdate (unlocked and due, or its lock expired), which is atomic on both
- * adapters. Jobs are one document each in the `agendaJobs` collection.
+ * adapters. Jobs are one document each in the `agendaJobs` collection. Which job to claim
+ * next comes from a DueQueue that every write here keeps current, shared by all the
+ * repositories on one store, so finding the next due job does not read every job.
  */
 import { randomUUID } from 'node:crypto';
 import type {
@@ -23,6 +25,7 @@ import type {
 } from 'agenda' with { 'resolution-mode': 'import' };
 import type { Doc, Filter, SortSpec, Store, Update } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
+import { DueQueue, type JobSummary } from './due-queue.js';
 
 type JobDoc = Doc & Omit<JobParameters, '_id'>;
 
@@ -54,6 +57,20 @@ function toJob(doc: JobDoc): JobParameters {
   return out as unknown as JobParameters;
 }
 
+function summaryOf(doc: JobDoc): JobSummary {
+  return {
+    _id: doc._id,
+    name: doc.name,
+    nextRunAt: doc.nextRunAt ?? null,
+    priority: typeof doc.priority === 'number' ? doc.priority : 0,
+    lockedAt: doc.lockedAt ?? null,
+    disabled: doc.disabled === true,
+  };
+}
+
+/** One queue per store, filled from the jobs collection on first use. */
+const queues = new WeakMap<Store, Promise<DueQueue>>();
+
 function idFilter(id: JobId | string): Filter {
   return { _id: String(id) };
 }
@@ -66,7 +83,13 @@ function selection(options: RemoveJobsOptions): Filter {
   if (options.name !== undefined) filter.name = options.name;
   if (options.names) filter.name = { $in: options.names };
   if (options.notNames) filter.name = { ...(typeof filter.name === 'object' ? filter.name : {}), $nin: options.notNames };
-  if (options.data !== undefined) filter.data = options.data;
+  if (options.data !== undefined) {
+    filter.data = options.data;
+    // Implied by the whole-object match, and lets an indexed field (data.instanceId) narrow the search.
+    if (options.data !== null && typeof options.data === 'object' && !Array.isArray(options.data)) {
+      for (const [key, value] of Object.entries(options.data)) if (value === null || typeof value !== 'object') filter[`data.${key}`] = value;
+    }
+  }
   return filter;
 }
 
@@ -87,6 +110,40 @@ export class StoreJobRepository implements JobRepository {
     return this.store.collection<JobDoc>(COLLECTIONS.agendaJobs);
   }
 
+  private queue(): Promise<DueQueue> {
+    let queue = queues.get(this.store);
+    if (!queue) {
+      queue = (async () => {
+        const filled = new DueQueue();
+        for await (const doc of this.jobs.find({})) filled.track(summaryOf(doc));
+        return filled;
+      })();
+      queues.set(this.store, queue);
+    }
+    return queue;
+  }
+
+  /** Tells the queue what a write left behind. */
+  private async saw(doc: JobDoc | null): Promise<void> {
+    if (doc) (await this.queue()).track(summaryOf(doc));
+  }
+
+  /** Re-reads jobs a bulk write may have changed or removed. */
+  private async refresh(ids: string[]): Promise<void> {
+    const queue = await this.queue();
+    for (const id of ids) {
+      const doc = await this.jobs.findOne({ _id: id });
+      if (doc) queue.track(summaryOf(doc));
+      else queue.forget(id);
+    }
+  }
+
+  private async idsOf(filter: Filter): Promise<string[]> {
+    const ids: string[] = [];
+    for await (const doc of this.jobs.find(filter, { projection: { _id: 1 } })) ids.push(doc._id);
+    return ids;
+  }
+
   async connect(): Promise<void> {}
 
   async saveJob<DATA = unknown>(job: JobParameters<DATA>, options: JobRepositoryOptions | undefined): Promise<JobParameters<DATA>> {
@@ -97,6 +154,7 @@ export class StoreJobRepository implements JobRepository {
     const now = new Date();
     if (_id) {
       const saved = await this.jobs.findOneAndUpdate({ ...idFilter(_id), name: props.name }, { $set: fields }, { returnDocument: 'after' });
+      await this.saw(saved);
       return saved ? (toJob(saved) as JobParameters<DATA>) : job;
     }
     let filter: Filter | null = null;
@@ -116,10 +174,12 @@ export class StoreJobRepository implements JobRepository {
       update.$setOnInsert = { ...(update.$setOnInsert ?? {}), _id: randomUUID() };
       const saved = await this.jobs.findOneAndUpdate(filter, update, { upsert: true, returnDocument: 'after' });
       if (!saved) throw new Error(`could not save Agenda job ${props.name}`);
+      await this.saw(saved);
       return toJob(saved) as JobParameters<DATA>;
     }
     const doc = { _id: randomUUID(), ...fields } as JobDoc;
     await this.jobs.insertOne(doc);
+    await this.saw(doc);
     return toJob(doc) as JobParameters<DATA>;
   }
 
@@ -141,6 +201,7 @@ export class StoreJobRepository implements JobRepository {
         },
       },
     );
+    await this.refresh([String(job._id)]);
     if (result.matched !== 1) throw new Error(`job ${job._id} (${job.name}) no longer exists`);
   }
 
@@ -151,15 +212,18 @@ export class StoreJobRepository implements JobRepository {
       { $set: { lockedAt: new Date(), lastModifiedBy: options?.lastModifiedBy ?? null } },
       { returnDocument: 'after' },
     );
+    await this.saw(locked);
     return locked ? toJob(locked) : undefined;
   }
 
   async unlockJob(job: JobParameters): Promise<void> {
-    if (job._id) await this.jobs.updateOne({ ...idFilter(job._id), nextRunAt: { $ne: null } }, { $set: { lockedAt: null } });
+    if (job._id) await this.unlockJobs([job._id]);
   }
 
   async unlockJobs(jobIds: (JobId | string)[]): Promise<void> {
-    await this.jobs.updateMany({ _id: { $in: jobIds.map(String) }, nextRunAt: { $ne: null } }, { $set: { lockedAt: null } });
+    const ids = jobIds.map(String);
+    await this.jobs.updateMany({ _id: { $in: ids }, nextRunAt: { $ne: null } }, { $set: { lockedAt: null } });
+    await this.refresh(ids);
   }
 
   async getNextJobToRun(
@@ -169,23 +233,23 @@ export class StoreJobRepository implements JobRepository {
     now: Date | undefined,
     options: JobRepositoryOptions | undefined,
   ): Promise<JobParameters | undefined> {
-    const candidate = await this.jobs.findOne(
-      {
-        name: jobName,
-        disabled: { $ne: true },
-        $or: [{ lockedAt: null, nextRunAt: { $lte: nextScanAt } }, { lockedAt: { $lte: lockDeadline } }],
-      },
-      { sort: DEFAULT_SORT },
-    );
-    if (!candidate) return undefined;
-    // Claim exactly the candidate, in the state it was read in: a competing process that
-    // claimed it first makes this update match nothing.
-    const claimed = await this.jobs.findOneAndUpdate(
-      { _id: candidate._id, lockedAt: candidate.lockedAt ?? null, nextRunAt: candidate.nextRunAt ?? null },
-      { $set: { lockedAt: now ?? new Date(), lastModifiedBy: options?.lastModifiedBy ?? null } },
-      { returnDocument: 'after' },
-    );
-    return claimed ? toJob(claimed) : this.getNextJobToRun(jobName, nextScanAt, lockDeadline, now, options);
+    const queue = await this.queue();
+    for (;;) {
+      const candidate = queue.next(jobName, nextScanAt, lockDeadline);
+      if (!candidate) return undefined;
+      // Claim exactly the candidate, in the state the queue knows it in: a competing claim
+      // (or a write the queue has not seen yet) makes this match nothing, and the job is re-read.
+      const claimed = await this.jobs.findOneAndUpdate(
+        { _id: candidate._id, name: jobName, lockedAt: candidate.lockedAt, nextRunAt: candidate.nextRunAt, disabled: { $ne: true } },
+        { $set: { lockedAt: now ?? new Date(), lastModifiedBy: options?.lastModifiedBy ?? null } },
+        { returnDocument: 'after' },
+      );
+      if (claimed) {
+        queue.track(summaryOf(claimed));
+        return toJob(claimed);
+      }
+      await this.refresh([candidate._id]);
+    }
   }
 
   async getJobById(id: string): Promise<JobParameters | null> {
@@ -198,19 +262,33 @@ export class StoreJobRepository implements JobRepository {
   }
 
   async removeJobs(options: RemoveJobsOptions): Promise<number> {
-    return this.jobs.deleteMany(selection(options));
+    const filter = selection(options);
+    const ids = await this.idsOf(filter);
+    const removed = await this.jobs.deleteMany(filter);
+    await this.refresh(ids);
+    return removed;
   }
 
   async disableJobs(options: RemoveJobsOptions): Promise<number> {
-    return (await this.jobs.updateMany(selection(options), { $set: { disabled: true } })).modified;
+    return this.setDisabled(options, true);
   }
 
   async enableJobs(options: RemoveJobsOptions): Promise<number> {
-    return (await this.jobs.updateMany(selection(options), { $set: { disabled: false } })).modified;
+    return this.setDisabled(options, false);
   }
 
   async purgeAllJobs(): Promise<number> {
-    return this.jobs.deleteMany({});
+    const removed = await this.jobs.deleteMany({});
+    (await this.queue()).clear();
+    return removed;
+  }
+
+  private async setDisabled(options: RemoveJobsOptions, disabled: boolean): Promise<number> {
+    const filter = selection(options);
+    const ids = await this.idsOf(filter);
+    const { modified } = await this.jobs.updateMany(filter, { $set: { disabled } });
+    await this.refresh(ids);
+    return modified;
   }
 
   async getDistinctJobNames(): Promise<string[]> {

@@ -1,6 +1,6 @@
 /**
  * Every collection the package uses and the indexes it declares. The MongoDB adapter creates
- * these at start; the embedded adapter keeps everything in memory and needs none.
+ * these at start; the embedded adapter keeps an equality index on every field they name.
  * Only plain ascending/descending indexes: no TTL, partial or unique secondary indexes,
  * which the MongoDB-wire test servers do not support (uniqueness goes through `_id`).
  */
@@ -35,11 +35,13 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { name: 1, journey: 1, variant: 1 }, name: 'name_journey_variant' },
     { key: { profileId: 1, at: -1 }, name: 'profile_time' },
   ],
-  // Only used by the embedded store's Agenda backend; on MongoDB Agenda's own backend owns its collection.
-  agendaJobs: [],
+  // Agenda's own indexes come with its backend; this one finds a wait's job by its instance
+  // (unique saves and cancels) without reading every job.
+  agendaJobs: [{ key: { 'data.instanceId': 1 }, name: 'wait_instance' }],
   journeyInstances: [
     { key: { profileId: 1, status: 1, journey: 1 }, name: 'profile_status_journey' },
     { key: { journey: 1, status: 1 }, name: 'journey_status' },
+    { key: { waitingAt: 1, status: 1 }, name: 'waiting_at' },
   ],
   journeyEntryGates: [],
 };

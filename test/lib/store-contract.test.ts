@@ -1,7 +1,7 @@
 /** The store port's contract: both adapters must behave the same, operation by operation. */
 import { expect } from 'chai';
 import { DuplicateKeyError, type Doc } from '../../lib/index.js';
-import { forEachStore } from '../support/stores.js';
+import { all, forEachStore } from '../support/stores.js';
 
 interface Item extends Doc {
   n?: number;
@@ -10,12 +10,6 @@ interface Item extends Doc {
   group?: string;
   nested?: { a?: number; b?: string };
   recent?: string[];
-}
-
-async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
-  const out: T[] = [];
-  for await (const x of iterable) out.push(x);
-  return out;
 }
 
 describe('store port contract', function () {

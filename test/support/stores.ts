@@ -66,3 +66,10 @@ export function forEachStore(suite: (ctx: { store: Store; fixture: StoreFixture 
     });
   }
 }
+
+/** Everything a store cursor yields. */
+export async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = [];
+  for await (const x of iterable) out.push(x);
+  return out;
+}

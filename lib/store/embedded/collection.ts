@@ -21,24 +21,45 @@ import {
   type UpdateResult,
 } from '../port.js';
 import type { JournalRecord } from './codec.js';
+import { EqualityIndexes } from './equality-index.js';
 
 export type Persist = (records: JournalRecord[]) => Promise<void>;
 
 const clone = <T>(value: T): T => structuredClone(value);
 
 export class EmbeddedCollection<T extends Doc> implements Collection<T> {
-  readonly docs = new Map<string, T>();
+  private readonly docs = new Map<string, T>();
+  private readonly indexes: EqualityIndexes;
 
+  /** `indexed`: fields a filter may pin by equality to read only the matching documents. */
   constructor(
     readonly name: string,
     private readonly persist: Persist,
-  ) {}
+    indexed: Iterable<string> = [],
+  ) {
+    this.indexes = new EqualityIndexes(indexed);
+  }
+
+  /** Stores a document as the current version (from a write or a journal replay). */
+  put(doc: T): void {
+    const previous = this.docs.get(doc._id);
+    if (previous) this.indexes.remove(previous);
+    this.docs.set(doc._id, doc);
+    this.indexes.add(doc);
+  }
+
+  remove(id: string): void {
+    const previous = this.docs.get(id);
+    if (!previous) return;
+    this.indexes.remove(previous);
+    this.docs.delete(id);
+  }
 
   async insertOne(doc: T): Promise<void> {
     this.requireId(doc._id);
     if (this.docs.has(doc._id)) throw new DuplicateKeyError(this.name, doc._id);
     const stored = clone(doc);
-    this.docs.set(stored._id, stored);
+    this.put(stored);
     await this.persist([{ c: this.name, put: stored }]);
   }
 
@@ -68,7 +89,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
       const next = this.applyUpdate(current, update, false);
       if (next) changed.push(next);
     }
-    for (const doc of changed) this.docs.set(doc._id, doc);
+    for (const doc of changed) this.put(doc);
     await this.persistOutcome(changed);
     return { matched: targets.length, modified: changed.length, upserted: false };
   }
@@ -83,14 +104,14 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   async deleteOne(filter: Filter): Promise<number> {
     const [target] = this.select(filter, { limit: 1 });
     if (!target) return 0;
-    this.docs.delete(target._id);
+    this.remove(target._id);
     await this.persist([{ c: this.name, del: target._id }]);
     return 1;
   }
 
   async deleteMany(filter: Filter): Promise<number> {
     const targets = this.matching(filter);
-    for (const doc of targets) this.docs.delete(doc._id);
+    for (const doc of targets) this.remove(doc._id);
     if (targets.length > 0) await this.persist(targets.map((doc) => ({ c: this.name, del: doc._id })));
     return targets.length;
   }
@@ -113,7 +134,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     const [current] = this.select(filter, { limit: 1 });
     if (current) {
       const next = this.applyUpdate(current, update, false);
-      if (next) this.docs.set(next._id, next);
+      if (next) this.put(next);
       return {
         result: { matched: 1, modified: next ? 1 : 0, upserted: false },
         before: current,
@@ -125,7 +146,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     const seed = { ...equalityFields(filter), ...(update.$setOnInsert ?? {}) } as T;
     this.requireId(seed._id);
     const created = this.applyUpdate(seed, update, true) ?? clone(seed);
-    this.docs.set(created._id, created);
+    this.put(created);
     return { result: { matched: 0, modified: 0, upserted: true }, before: null, after: created, changed: [created] };
   }
 
@@ -165,6 +186,14 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
       return doc && query.test(doc as AnyObject) ? [doc] : [];
     }
     const out: T[] = [];
+    const candidates = this.indexes.candidates(filter);
+    if (candidates) {
+      for (const candidate of candidates) {
+        const doc = this.docs.get(candidate);
+        if (doc && query.test(doc as AnyObject)) out.push(doc);
+      }
+      return out;
+    }
     for (const doc of this.docs.values()) if (query.test(doc as AnyObject)) out.push(doc);
     return out;
   }

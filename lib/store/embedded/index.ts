@@ -7,6 +7,7 @@
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StoreError, type Doc, type Store } from '../port.js';
+import { INDEXES, type CollectionName } from '../schema.js';
 import { EmbeddedCollection } from './collection.js';
 import { Journal, type JournalOptions } from './journal.js';
 import type { JournalRecord } from './codec.js';
@@ -52,7 +53,7 @@ export class EmbeddedStore implements Store {
     if (this.closed) throw new StoreError(`${this.description} is closed`, 'STORE_CLOSED');
     let collection = this.collections.get(name);
     if (!collection) {
-      collection = new EmbeddedCollection<Doc>(name, (records) => this.write(records));
+      collection = new EmbeddedCollection<Doc>(name, (records) => this.write(records), indexedFields(name));
       this.collections.set(name, collection);
     }
     return collection as unknown as EmbeddedCollection<T>;
@@ -73,14 +74,20 @@ export class EmbeddedStore implements Store {
   }
 
   private replay(record: JournalRecord): void {
-    const docs = this.collection(record.c).docs;
-    if ('put' in record) docs.set(record.put._id, record.put);
-    else docs.delete(record.del);
+    const collection = this.collection(record.c);
+    if ('put' in record) collection.put(record.put);
+    else collection.remove(record.del);
   }
 
   private *snapshot(): Iterable<JournalRecord> {
     for (const collection of this.collections.values()) yield* collection.snapshot();
   }
+}
+
+/** Every field named in a collection's declared indexes gets an equality index here. */
+function indexedFields(collection: string): string[] {
+  const specs = (INDEXES as Record<string, (typeof INDEXES)[CollectionName] | undefined>)[collection] ?? [];
+  return specs.flatMap((spec) => Object.keys(spec.key));
 }
 
 async function takeLock(directory: string): Promise<void> {
