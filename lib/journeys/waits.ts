@@ -10,7 +10,7 @@ import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { JsonObject } from '../validate/document.js';
 import type { JourneyInstance } from './instance.js';
-import { endInstance, endMatching, recordStep } from './lifecycle.js';
+import { endInstance, endMatching } from './lifecycle.js';
 
 export const WAIT_JOB = 'journeys.wait';
 
@@ -51,7 +51,9 @@ export class Waits {
     private readonly store: Store,
     private readonly agenda: Agenda,
   ) {
-    agenda.define<WaitJobData>(WAIT_JOB, (job: Job<WaitJobData>) => this.fire(job.attrs.data));
+    // A fired wait's job has done its work (the instance records the outcome): removing it
+    // keeps the jobs collection as large as the number of waits still pending.
+    agenda.define<WaitJobData>(WAIT_JOB, (job: Job<WaitJobData>) => this.fire(job.attrs.data), { removeOnComplete: true });
   }
 
   /** Registers what a wait node does with resumed instances. */
@@ -127,19 +129,27 @@ export class Waits {
   private async resume(instanceId: string, node: string, by: 'timer' | 'event', event?: JsonObject): Promise<boolean> {
     const handler = this.handlers.get(node);
     const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);
+    const at = new Date();
+    // Winning the race and recording the step on the path are one write: a resume is the
+    // hot path when many waits fall due together.
     const before = await instances.findOneAndUpdate(
       { _id: instanceId, status: 'waiting', waitingAt: node },
-      { $set: { status: 'active', updatedAt: new Date() }, $unset: { snapshot: '', waitingAt: '', waitingFor: '' } },
+      {
+        $set: { status: 'active', updatedAt: at },
+        $unset: { snapshot: '', waitingAt: '', waitingFor: '' },
+        ...(handler ? { $push: { path: { node, at } } } : {}),
+      },
       { returnDocument: 'before' },
     );
     if (!before) return false;
     const outcome: WaitOutcome = by === 'event' ? 'event' : before.waitingFor ? 'timeout' : 'timer';
     if (by === 'event') await this.agenda.cancel({ data: jobData(instanceId, node) });
     if (!handler) {
-      await endInstance(this.store, instanceId, 'exited', `wait node ${node} is no longer in the flow`, new Date());
+      await endInstance(this.store, instanceId, 'exited', `wait node ${node} is no longer in the flow`, at);
       return false;
     }
-    const instance = (await recordStep(this.store, instanceId, node, new Date())) ?? before;
+    const { snapshot: _snapshot, waitingAt: _at, waitingFor: _for, ...rest } = before;
+    const instance: JourneyInstance = { ...rest, status: 'active', updatedAt: at, path: [...before.path, { node, at }] };
     await handler({ instance, snapshot: before.snapshot ?? {}, outcome, ...(event ? { event } : {}) });
     return true;
   }

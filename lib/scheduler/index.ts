@@ -20,6 +20,9 @@ export interface SchedulerOptions {
 
 export const AGENDA_COLLECTION = 'agendaJobs';
 
+/** How many jobs of one name run at once in one process. */
+export const JOB_CONCURRENCY = 100;
+
 async function backendFor(store: Store): Promise<AgendaBackend> {
   if (store instanceof MongoStore) {
     const { MongoBackend } = await import('@agendajs/mongo-backend');
@@ -35,7 +38,15 @@ export async function createAgenda(store: Store, options: SchedulerOptions = {})
   return new Agenda({
     backend: await backendFor(store),
     ...(options.name ? { name: options.name } : {}),
-    processEvery: options.processEveryMs ?? 1000,
+    processEvery: options.processEveryMs ?? 500,
+    // Agenda's defaults (5 of a job at once, 20 in all) cap a wait's resumes at a few
+    // hundred a second. And Agenda locks every due job into an in-process queue whose every
+    // pick scans it: once due jobs outpace processing, the queue grows, each pick slows and
+    // the backlog feeds itself. A lock limit keeps the backlog in the store instead, where a
+    // due job costs nothing until it is claimed; a scan every half second tops the queue up.
+    defaultConcurrency: JOB_CONCURRENCY,
+    maxConcurrency: 2 * JOB_CONCURRENCY,
+    defaultLockLimit: 10 * JOB_CONCURRENCY,
     defaultLockLifetime: options.lockLifetimeMs ?? 60_000,
   });
 }

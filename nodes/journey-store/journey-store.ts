@@ -68,7 +68,7 @@ export = function (RED: NodeAPI): void {
     node.getWaits = async (): Promise<Waits> => {
       waits ??= (async () => {
         const store = await node.getStore();
-        const agenda = await createAgenda(store, { name: `node-red:${process.pid}`, processEveryMs: 1000 });
+        const agenda = await createAgenda(store, { name: `node-red:${process.pid}` });
         const created = new Waits(store, agenda);
         for (const [id, handler] of resumeHandlers) created.register(id, handler);
         await agenda.start();

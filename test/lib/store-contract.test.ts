@@ -47,6 +47,8 @@ describe('store port contract', function () {
       ]);
       expect(await items().count({ n: { $gte: 5 } })).to.equal(5);
       expect(await items().count({ missing: { $exists: true } })).to.equal(0);
+      expect(await items().count({ $and: [{ group: 'odd' }, { $expr: { $gt: ['$n', 4] } }] })).to.equal(3);
+      expect(await items().count({ $nor: [{ n: { $lt: 8 } }], group: { $elemMatch: { $exists: true } } })).to.equal(0);
       const first = await items().findOne({ group: 'even' }, { sort: { n: -1 } });
       expect(first?.n).to.equal(8);
     });

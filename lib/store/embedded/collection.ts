@@ -4,7 +4,11 @@
  * is acknowledged. Each method runs its read-check-write synchronously, so within the one
  * process that owns the store every update is atomic, as a single-document MongoDB write.
  */
-import { Aggregator, Query } from 'mingo';
+import { Aggregator } from 'mingo';
+import { Context } from 'mingo/core';
+import * as expressionOperators from 'mingo/operators/expression';
+import * as queryOperators from 'mingo/operators/query';
+import { Query } from 'mingo/query';
 import { update as applyModifier, type Modifier } from 'mingo/updater';
 import type { AnyObject } from 'mingo/types';
 import {
@@ -26,6 +30,24 @@ import { EqualityIndexes } from './equality-index.js';
 export type Persist = (records: JournalRecord[]) => Promise<void>;
 
 const clone = <T>(value: T): T => structuredClone(value);
+
+/**
+ * The operators a filter may use. mingo's default Query copies every operator table it has
+ * on each construction, which dominated the cost of a lookup by _id; these contexts are
+ * built once, and the one with expressions (hundreds of operators, copied per query) is
+ * only used for a filter with `$expr`.
+ */
+const QUERY_CONTEXT = Context.init({ query: queryOperators });
+const EXPRESSION_CONTEXT = Context.init({ query: queryOperators, expression: expressionOperators });
+
+function usesExpressions(value: unknown): boolean {
+  if (Array.isArray(value)) return value.some(usesExpressions);
+  if (value === null || typeof value !== 'object' || value instanceof Date || value instanceof RegExp) return false;
+  return Object.entries(value).some(([key, inner]) => key === '$expr' || usesExpressions(inner));
+}
+
+const compile = (filter: Filter) =>
+  new Query(filter as AnyObject, { context: usesExpressions(filter) ? EXPRESSION_CONTEXT : QUERY_CONTEXT });
 
 export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   private readonly docs = new Map<string, T>();
@@ -179,7 +201,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
 
   private matching(filter: Filter): T[] {
     const id = filter._id;
-    const query = new Query(filter as AnyObject);
+    const query = compile(filter);
     if (typeof id === 'string') {
       // Direct lookup: identity and idempotency checks are all by _id.
       const doc = this.docs.get(id);

@@ -1,0 +1,161 @@
+/**
+ * Timers: N waits due within one window (100,000 within a minute), on one store. The
+ * baseline, in the same run and on the same backend, is raw Agenda: the same number of
+ * bare jobs with no journey work around them. Reported per arm: how many fired (and how
+ * many twice), the rate they drained at, lateness past their due time, and peak RSS.
+ */
+import type { Agenda, Job } from 'agenda' with { 'resolution-mode': 'import' };
+import { COLLECTIONS, createAgenda, Waits, type JourneyInstance, type Store } from '../lib/index.js';
+import { peakRss, percentile, sleep } from './measure.js';
+
+export interface TimerArm {
+  arm: 'raw Agenda' | 'journey waits';
+  scheduled: number;
+  fired: number;
+  duplicates: number;
+  setupMs: number;
+  /** Fired per second, from the first due time to the last fire. */
+  perSecond: number;
+  p50: number;
+  p99: number;
+  max: number;
+  peakRssMiB: number;
+  /** How far past the first due time setup ran (0 when it finished in time). */
+  setupOverrunMs: number;
+}
+
+export interface TimerPlan {
+  count: number;
+  windowMs: number;
+  /** Fresh store per arm. */
+  open(): Promise<Store>;
+}
+
+const WAIT_NODE = 'bench-wait';
+
+/** Progress goes to stderr, so a long run shows where it is without touching the report. */
+const progress = (line: string) => process.stderr.write(`    ${line}\n`);
+const FAR_FUTURE = Date.UTC(2100, 0, 1);
+const RAW_JOB = 'bench.raw';
+
+/** Due times spread evenly over the window that starts `leadMs` from now. */
+function plan(count: number, windowMs: number, leadMs: number): { firstDue: number; due(i: number): number } {
+  const firstDue = Date.now() + leadMs;
+  return { firstDue, due: (i) => firstDue + Math.floor((i * windowMs) / count) };
+}
+
+type Setup = (agenda: Agenda, store: Store, fired: (id: number, due: number) => void) => Promise<(i: number, due: number) => Promise<void>>;
+
+/**
+ * How long scheduling `count` things will take, timed on a sample in a throwaway store so
+ * the measured store only ever holds jobs with their real due times.
+ */
+async function leadFor(arm: TimerArm['arm'], plan_: TimerPlan, setup: Setup): Promise<number> {
+  const store = await plan_.open();
+  const agenda = await createAgenda(store, { name: `bench-${arm}-sample` });
+  try {
+    const schedule = await setup(agenda, store, () => undefined);
+    const sampled = Math.min(plan_.count, 500);
+    const started = Date.now();
+    for (let i = 0; i < sampled; i++) await schedule(i, FAR_FUTURE);
+    const perItem = (Date.now() - started) / sampled;
+    return Math.ceil(perItem * plan_.count * 1.5) + 3000;
+  } finally {
+    await store.close();
+  }
+}
+
+async function runArm(arm: TimerArm['arm'], plan_: TimerPlan, setup: Setup): Promise<TimerArm> {
+  // Due times are fixed before scheduling starts, far enough ahead for setup to finish first.
+  const leadMs = await leadFor(arm, plan_, setup);
+  const store = await plan_.open();
+  const agenda = await createAgenda(store, { name: `bench-${arm}` });
+  const lateness: number[] = [];
+  const seen = new Set<number>();
+  let duplicates = 0;
+  let lastFire = 0;
+  const fired = (id: number, due: number) => {
+    const now = Date.now();
+    if (seen.has(id)) duplicates += 1;
+    seen.add(id);
+    lateness.push(now - due);
+    lastFire = now;
+  };
+  const schedule = await setup(agenda, store, fired);
+  // Start from a collected heap, so the previous arm's garbage is not counted here (bench runs with --expose-gc).
+  (globalThis as { gc?: () => void }).gc?.();
+  const memory = peakRss();
+  const setupStarted = Date.now();
+  const window = plan(plan_.count, plan_.windowMs, leadMs);
+  for (let i = 0; i < plan_.count; i++) {
+    await schedule(i, window.due(i));
+    if ((i + 1) % 10_000 === 0) progress(`${arm}: scheduled ${i + 1}, ${Math.round((window.firstDue - Date.now()) / 1000)} s before the first is due`);
+  }
+  const setupMs = Date.now() - setupStarted;
+  const setupOverrunMs = Math.max(0, Date.now() - window.firstDue);
+  await agenda.start();
+  const deadline = window.firstDue + plan_.windowMs + 5 * 60_000;
+  for (let tick = 1; seen.size < plan_.count && Date.now() < deadline; tick++) {
+    await sleep(200);
+    if (tick % 50 === 0) progress(`${arm}: fired ${seen.size}, ${Math.round((Date.now() - window.firstDue) / 1000)} s after the first due time`);
+  }
+  await sleep(1500); // a late duplicate would show up here
+  await agenda.stop();
+  const peakRssMiB = memory.stop();
+  await store.close();
+  lateness.sort((a, b) => a - b);
+  const span = Math.max(1, lastFire - window.firstDue);
+  return {
+    arm,
+    scheduled: plan_.count,
+    fired: seen.size,
+    duplicates,
+    setupMs,
+    perSecond: (seen.size / span) * 1000,
+    p50: percentile(lateness, 50),
+    p99: percentile(lateness, 99),
+    max: lateness[lateness.length - 1] ?? Number.NaN,
+    peakRssMiB,
+    setupOverrunMs,
+  };
+}
+
+interface RawJob {
+  seq: number;
+  due: number;
+}
+
+const instanceId = (i: number) => `bench-${i}`;
+
+export async function benchTimers(plan_: TimerPlan): Promise<TimerArm[]> {
+  const raw = await runArm('raw Agenda', plan_, async (agenda, _store, fired) => {
+    agenda.define<RawJob>(RAW_JOB, async (job: Job<RawJob>) => {
+      fired(job.attrs.data.seq, job.attrs.data.due);
+    });
+    return async (i, due) => {
+      await agenda.create<RawJob>(RAW_JOB, { seq: i, due }).schedule(new Date(due)).save();
+    };
+  });
+  const waits = await runArm('journey waits', plan_, async (agenda, store, fired) => {
+    const w = new Waits(store, agenda);
+    w.register(WAIT_NODE, async ({ instance, snapshot }) => {
+      fired(Number(instance._id.slice('bench-'.length)), Number(snapshot.due));
+    });
+    const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
+    return async (i, due) => {
+      const now = new Date();
+      await instances.insertOne({
+        _id: instanceId(i),
+        journey: 'bench',
+        profileId: `p${i}`,
+        status: 'active',
+        path: [],
+        variants: {},
+        enteredAt: now,
+        updatedAt: now,
+      });
+      await w.wait({ instanceId: instanceId(i), node: WAIT_NODE, snapshot: { due }, until: new Date(due) });
+    };
+  });
+  return [raw, waits];
+}
