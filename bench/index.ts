@@ -8,7 +8,9 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedStore, MongoStore, type Store } from '../lib/index.js';
+import { MongoClient } from 'mongodb';
+import { COLLECTIONS, EmbeddedStore, MongoStore, type Filter, type Store } from '../lib/index.js';
+import { benchAudience } from './audience.js';
 import { startTestMongo } from '../test/support/mongo-server.js';
 import { fmt, machine } from './measure.js';
 import { benchTimers, type TimerArm } from './timers.js';
@@ -22,21 +24,47 @@ const storeOnly = option('--store');
 interface StoreKind {
   name: 'embedded' | 'mongodb';
   open(): Promise<Store>;
+  /** Reads every profile matching `filter` from the store opened last, by the plainest cursor there is; returns how many. */
+  rawRead(filter: Filter): Promise<number>;
 }
 
 async function main(): Promise<void> {
   const mongo = await startTestMongo();
   const directories: string[] = [];
+  let embedded: Store | null = null;
+  let database = '';
   const kinds: StoreKind[] = [
     {
       name: 'embedded',
       async open() {
         const directory = await mkdtemp(join(tmpdir(), 'journeys-bench-'));
         directories.push(directory);
-        return EmbeddedStore.open({ directory });
+        embedded = await EmbeddedStore.open({ directory });
+        return embedded;
+      },
+      async rawRead(filter) {
+        let n = 0;
+        for await (const _ of embedded!.collection(COLLECTIONS.profiles).find(filter)) n += 1;
+        return n;
       },
     },
-    { name: 'mongodb', open: () => MongoStore.open({ uri: mongo.uri, database: `bench_${randomUUID().slice(0, 8)}` }) },
+    {
+      name: 'mongodb',
+      open: () => {
+        database = `bench_${randomUUID().slice(0, 8)}`;
+        return MongoStore.open({ uri: mongo.uri, database });
+      },
+      async rawRead(filter) {
+        const client = await MongoClient.connect(mongo.uri);
+        try {
+          let n = 0;
+          for await (const _ of client.db(database).collection(COLLECTIONS.profiles).find(filter)) n += 1;
+          return n;
+        } finally {
+          await client.close();
+        }
+      },
+    },
   ];
   const report: string[] = [
     '# Benchmarks',
@@ -47,14 +75,36 @@ async function main(): Promise<void> {
   ];
   try {
     if (!only || only === 'timers') report.push('', ...(await timersSection(kinds, mongo.server)));
+    if (!only || only === 'audience') report.push('', ...(await audienceSection(kinds, mongo.server)));
   } finally {
     await mongo.stop();
     await Promise.all(directories.map((d) => rm(d, { recursive: true, force: true })));
   }
+  const target = join(__dirname, '..', '..', 'BENCHMARKS.md');
+  // With --only, the other sections of the last report stay as they were, each with the run it came from.
+  if (only) report.push(...(await keptSections(target, only)));
   report.push('', (await readFile(join(__dirname, '..', '..', 'bench', 'HISTORY.md'), 'utf8')).trim());
   const text = report.join('\n') + '\n';
   console.log('\n' + text);
-  await writeFile(join(__dirname, '..', '..', 'BENCHMARKS.md'), text);
+  await writeFile(target, text);
+}
+
+/** The `## ` sections of the previous report other than `replaced` and the history, each labelled with its run. */
+async function keptSections(path: string, replaced: string): Promise<string[]> {
+  let previous: string;
+  try {
+    previous = await readFile(path, 'utf8');
+  } catch {
+    return [];
+  }
+  const run = /^Machine: .*$/m.exec(previous)?.[0] ?? '';
+  return previous
+    .split(/\n(?=## )/)
+    .filter((s) => s.startsWith('## ') && !s.startsWith('## What the figures led to') && !s.toLowerCase().startsWith(`## ${replaced}`))
+    .map((s) => {
+      const body = s.trim();
+      return body.includes('\n_From an earlier run: ') || !run ? `\n${body}` : `\n${body}\n\n_From an earlier run: ${run}_`;
+    });
 }
 
 /** mongo-java-server scans every job on each claim, so it is given fewer waits than a real MongoDB. */
@@ -97,6 +147,56 @@ async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<s
     lines.push(
       '',
       `On ${mongoServer} the MongoDB rows run ${fmt(Math.min(count, TEST_SERVER_WAITS))} waits, not ${fmt(count)}: that server has no query planner and reads every job on each of Agenda's claims, so both arms are bound by it alone. ` +
+        'Set MONGODB_URI to a real MongoDB for the full count.',
+    );
+  }
+  return lines;
+}
+
+/** The test server reads every document for each page and each conditional write, so it gets fewer profiles. */
+const TEST_SERVER_PROFILES = 30_000;
+
+async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
+  const count = Number(option('--profiles') ?? (quick ? 12_000 : 240_000));
+  const onTestServer = mongoServer.startsWith('mongo-java-server');
+  const lines = [
+    '## Audience',
+    '',
+    'A segment (plan is pro AND email consent granted; five profiles in six match) enumerated by an audience run with no rate limit, each profile enrolled into a journey, ' +
+      'beside one plain cursor reading the same filter on the same store (the bare driver on MongoDB): the ceiling. Then the same campaign again under re-entry "once", where every profile is refused. ' +
+      'Heap growth is measured after a collection, before and after each arm.',
+    '',
+    '| store | profiles in store | arm | profiles | s | profiles/s | ratio to raw read | heap growth MiB | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
+    const n = kind.name === 'mongodb' && onTestServer ? Math.min(count, TEST_SERVER_PROFILES) : count;
+    console.log(`audience on ${kind.name}, ${fmt(n)} profiles…`);
+    const store = await kind.open();
+    try {
+      const { arms } = await benchAudience({ count: n, store, rawRead: (filter) => kind.rawRead(filter) });
+      const raw = arms[0]!;
+      for (const a of arms) {
+        lines.push(
+          `| ${kind.name} | ${fmt(n)} | ${a.arm} | ${fmt(a.profiles)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / raw.perSecond, 2)} | ${fmt(a.heapGrowthMiB, 1)} | ${fmt(a.peakRssMiB)} |`,
+        );
+        console.log(`  ${a.arm}: ${fmt(a.profiles)} in ${fmt(a.seconds, 1)} s, ${fmt(a.perSecond)}/s, heap ${fmt(a.heapGrowthMiB, 1)} MiB`);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  lines.push(
+    '',
+    'Goal (issue 4): 20,000 profiles/s read on MongoDB, the ceiling Adobe Journey Optimizer documents for audience reads; memory flat in the size of the audience. ' +
+      'On the embedded store the heap grows by what the run writes — an instance and an entry gate per profile, which that store keeps in memory with every other document — ' +
+      'not by the audience it reads: the refusing run, which writes nothing, grows it by nothing. ' +
+      'The run reads in pages of 5,000 by `_id`; the embedded store answers each page by a scan of its profiles, so its rate falls as the store grows (17,600/s at 12,000 profiles).',
+  );
+  if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
+    lines.push(
+      '',
+      `On ${mongoServer} the MongoDB rows use ${fmt(Math.min(count, TEST_SERVER_PROFILES))} profiles: without a query planner it reads every document for each page of the run and for each write by _id with a condition, so the run's cost there grows with the square of the store. ` +
         'Set MONGODB_URI to a real MongoDB for the full count.',
     );
   }

@@ -8,6 +8,7 @@ export { checkEvent, checkEventName, type JourneyEvent } from './events/event.js
 export { ingestEvent, type IngestResult, type EventDoc } from './events/ingest.js';
 export { checkIdentities, identityKey, type Identities } from './profiles/identities.js';
 export type { Profile, IdentityDoc, ConsentEntry, ConsentStatus, EventAggregate } from './profiles/profile.js';
+export { RECENT_EVENT_TIMES } from './profiles/profile.js';
 export { resolveProfile, findProfile, followMerges } from './profiles/resolve.js';
 export { countEvent } from './profiles/aggregates.js';
 export {
@@ -23,11 +24,76 @@ export { stitchProfiles, unifyProfiles, chooseSurvivor, type Unified } from './p
 export { recordMilestone, countMilestones, type Milestone, type MilestoneCount } from './track/milestones.js';
 export { checkObject, keyProblem, DEFAULT_LIMITS, type DocumentLimits, type JsonObject, type JsonValue } from './validate/document.js';
 export type { Checked, RejectCode } from './validate/result.js';
-export { enrol, gateId, type Enrolment, type ReentryPolicy } from './journeys/enrol.js';
-export { completeInstance, COMPLETED_REASON, endInstance, endLiveInstances, moveInstancesOnMerge, recordStep } from './journeys/lifecycle.js';
+export { enrol, enrolMany, gateId, type Enrolment, type ReentryPolicy } from './journeys/enrol.js';
+export {
+  completeInstances,
+  COMPLETED_REASON,
+  convertHeldOut,
+  endInstance,
+  endLiveInstances,
+  holdOut,
+  HOLDOUT_REASON,
+  moveInstancesOnMerge,
+  recordStep,
+} from './journeys/lifecycle.js';
+export {
+  assignVariant,
+  checkSplit,
+  HOLDOUT_VARIANT,
+  isSplitMode,
+  pickBranch,
+  SPLIT_MODES,
+  SplitConfigError,
+  stableFraction,
+  type Split,
+  type SplitAssignment,
+  type SplitBranch,
+  type SplitKey,
+  type SplitMode,
+} from './journeys/split.js';
 export { InFlight } from './journeys/in-flight.js';
 export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } from './journeys/instance.js';
 export { createAgenda, type SchedulerOptions } from './scheduler/index.js';
 export { JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';
 export { Waits, WAIT_JOB, type Resumed, type ResumeHandler, type WaitOutcome, type WaitRequest } from './journeys/waits.js';
 export { afterDuration, isDurationUnit, isTimeZone, nextTimeOfDay, parseDate, UNIT_MS, type DurationUnit } from './journeys/wait-time.js';
+export { compileFilter, type CompiledFilter } from './store/filter-engine.js';
+export { checkSegmentRules } from './segments/check.js';
+export { compileSegment, LIVE_PROFILE, SegmentRuleError } from './segments/compile.js';
+export { profileMatches } from './segments/match.js';
+export { describeSegment } from './segments/describe.js';
+export {
+  EVENT_OPS,
+  SEEN_OPS,
+  SEGMENT_LIMITS,
+  TRAIT_OPS,
+  type ConsentRule,
+  type EventOp,
+  type EventRule,
+  type GroupMatch,
+  type RuleGroup,
+  type SeenOp,
+  type SeenRule,
+  type SegmentRule,
+  type SegmentRules,
+  type TraitOp,
+  type TraitRule,
+} from './segments/rules.js';
+export {
+  findRun,
+  LEASE_MS,
+  ownerName,
+  resumeRun,
+  runInstanceId,
+  runSummary,
+  startRun,
+  stopRun,
+  AudienceRunner,
+  type AudienceRunDoc,
+  type RunListener,
+  type RunSpec,
+  type RunStatus,
+  type RunSummary,
+  type StartResult,
+} from './segments/audience.js';
+export { CompletionQueue } from './journeys/completion-queue.js';

@@ -19,6 +19,8 @@ const runs = [
       .map((dir) => `${dir}/**/*.test.js`),
     env: { JOURNEYS_NODE_RED: pkg },
   })),
+  // Once, on the current Node-RED line: minutes long, and about this package's scale, not Node-RED's.
+  { label: 'scale (a 50,000-profile audience in a real Node-RED process)', specs: ['dist/test/scale/**/*.test.js'], env: { JOURNEYS_NODE_RED: 'node-red' } },
 ];
 
 function requireVersion(pkg) {

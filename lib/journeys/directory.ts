@@ -5,7 +5,7 @@
  */
 import type { Store } from '../store/port.js';
 import type { JourneyInstance } from './instance.js';
-import { endLiveInstances } from './lifecycle.js';
+import { convertHeldOut, endLiveInstances } from './lifecycle.js';
 
 export interface JourneyDefinition {
   name: string;
@@ -27,7 +27,10 @@ export class JourneyDirectory {
     };
   }
 
-  /** Ends the profile's live instances in every journey that `eventName` exits or converts. */
+  /**
+   * Ends the profile's live instances in every journey that `eventName` exits or converts; a
+   * goal also converts the instances a split held out of that journey. Returns them all.
+   */
   async applyEvent(store: Store, profileId: string, eventName: string, at: Date): Promise<JourneyInstance[]> {
     const ended: JourneyInstance[] = [];
     for (const [journey, set] of this.definitions) {
@@ -37,7 +40,9 @@ export class JourneyDirectory {
       if (!goal && !exit) continue;
       // A goal outranks an exit: the person did what the journey was for.
       const status = goal ? 'converted' : 'exited';
-      ended.push(...(await endLiveInstances(store, { profileId, journey }, status, `${goal ? 'goal' : 'exit'} event ${eventName}`, at)));
+      const reason = `${goal ? 'goal' : 'exit'} event ${eventName}`;
+      ended.push(...(await endLiveInstances(store, { profileId, journey }, status, reason, at)));
+      if (goal) ended.push(...(await convertHeldOut(store, { profileId, journey }, reason, at)));
     }
     return ended;
   }

@@ -24,6 +24,8 @@ export interface JourneyInstance extends Doc {
   snapshot?: JsonObject;
   waitingAt?: string;
   waitingFor?: string | null;
+  /** The split node whose holdout took the instance out of the journey (its control group). */
+  heldOutAt?: string;
   enteredAt: Date;
   updatedAt: Date;
   endedAt?: Date;

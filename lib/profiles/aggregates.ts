@@ -2,10 +2,13 @@
  * Behavioural aggregates: per event name, how often and when. Applied with one guarded
  * update per event so that a retried or replayed event is counted once: the guard is the
  * profile's list of recently applied messageIds.
+ *
+ * `recent` keeps the times of the latest occurrences sorted by the event's own timestamp,
+ * not by arrival, so an event delivered late still lands in the window it happened in.
  */
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
-import { RECENT_MESSAGE_IDS, type Profile } from './profile.js';
+import { RECENT_EVENT_TIMES, RECENT_MESSAGE_IDS, type Profile } from './profile.js';
 
 export interface Occurrence {
   messageId: string;
@@ -23,7 +26,10 @@ export async function countEvent(store: Store, profileId: string, event: Occurre
       $inc: { [`${path}.count`]: 1 },
       $min: { [`${path}.first`]: event.timestamp },
       $max: { [`${path}.last`]: event.timestamp },
-      $push: { recentMessageIds: { $each: [event.messageId], $slice: -RECENT_MESSAGE_IDS } },
+      $push: {
+        recentMessageIds: { $each: [event.messageId], $slice: -RECENT_MESSAGE_IDS },
+        [`${path}.recent`]: { $each: [event.timestamp], $sort: -1, $slice: RECENT_EVENT_TIMES },
+      },
       $set: { updatedAt: now },
     },
     { returnDocument: 'after' },

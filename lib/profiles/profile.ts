@@ -7,6 +7,12 @@ export interface EventAggregate {
   count: number;
   first: Date;
   last: Date;
+  /**
+   * When the most recent occurrences happened, newest first, at most RECENT_EVENT_TIMES:
+   * what lets a segment ask "at least N times in the last D days" of the profile alone.
+   * Absent on aggregates counted before it was kept.
+   */
+  recent?: Date[];
 }
 
 export type ConsentStatus = 'granted' | 'denied';
@@ -45,6 +51,14 @@ export interface IdentityDoc extends Doc {
 export type TraitValue = JsonValue;
 
 export const RECENT_MESSAGE_IDS = 50;
+
+/** How many occurrence times an aggregate keeps: the largest N a windowed count can ask for. */
+export const RECENT_EVENT_TIMES = 50;
+
+/** Two lists of occurrence times as one, newest first, capped as the store caps them. */
+export function mergeRecent(a: Date[] = [], b: Date[] = []): Date[] {
+  return [...a, ...b].sort((x, y) => y.getTime() - x.getTime()).slice(0, RECENT_EVENT_TIMES);
+}
 
 export const newProfileId = (): string => randomUUID();
 

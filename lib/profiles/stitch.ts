@@ -14,7 +14,7 @@
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import { identityRank } from './identities.js';
-import { RECENT_MESSAGE_IDS, type EventAggregate, type IdentityDoc, type Profile } from './profile.js';
+import { mergeRecent, RECENT_MESSAGE_IDS, type EventAggregate, type IdentityDoc, type Profile } from './profile.js';
 import { mergeConsent, mergeValue } from './traits.js';
 import { resolveProfile } from './resolve.js';
 import type { Identities } from './identities.js';
@@ -83,13 +83,18 @@ function fold(winner: Profile, loser: Profile): Partial<Profile> {
   const aggregates: Record<string, EventAggregate> = { ...winner.aggregates };
   for (const [name, theirs] of Object.entries(loser.aggregates)) {
     const mine = aggregates[name];
-    aggregates[name] = mine
-      ? {
-          count: mine.count + theirs.count,
-          first: mine.first.getTime() <= theirs.first.getTime() ? mine.first : theirs.first,
-          last: mine.last.getTime() >= theirs.last.getTime() ? mine.last : theirs.last,
-        }
-      : theirs;
+    if (!mine) {
+      aggregates[name] = theirs;
+      continue;
+    }
+    const folded: EventAggregate = {
+      count: mine.count + theirs.count,
+      first: mine.first.getTime() <= theirs.first.getTime() ? mine.first : theirs.first,
+      last: mine.last.getTime() >= theirs.last.getTime() ? mine.last : theirs.last,
+    };
+    // Both people's latest occurrences, interleaved by time, so a window counts them all.
+    if (mine.recent || theirs.recent) folded.recent = mergeRecent(mine.recent, theirs.recent);
+    aggregates[name] = folded;
   }
   return {
     identities,

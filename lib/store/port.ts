@@ -57,6 +57,11 @@ export type PipelineStage = Record<string, unknown>;
 export interface Collection<T extends Doc = Doc> {
   /** Throws DuplicateKeyError when a document with the same `_id` exists. */
   insertOne(doc: T): Promise<void>;
+  /**
+   * Inserts each document whose `_id` is free, in one round trip; returns the `_id`s that
+   * were taken (the rest went in). Other failures throw.
+   */
+  insertMany(docs: T[]): Promise<{ duplicates: string[] }>;
   findOne(filter: Filter, options?: Pick<FindOptions, 'sort' | 'projection'>): Promise<T | null>;
   find(filter: Filter, options?: FindOptions): AsyncIterable<T>;
   count(filter: Filter): Promise<number>;

@@ -17,6 +17,7 @@ export const COLLECTIONS = {
   agendaJobs: 'agendaJobs',
   instances: 'journeyInstances',
   entryGates: 'journeyEntryGates',
+  audienceRuns: 'audienceRuns',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -44,4 +45,6 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { waitingAt: 1, status: 1 }, name: 'waiting_at' },
   ],
   journeyEntryGates: [],
+  // One document per segment node, its current or last run: found by _id only.
+  audienceRuns: [],
 };

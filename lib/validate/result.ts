@@ -13,6 +13,7 @@ export type RejectCode =
   | 'BAD_TIMESTAMP'
   | 'BAD_MESSAGE_ID'
   | 'BAD_TRAIT'
+  | 'BAD_RULE'
   | 'DUPLICATE';
 
 export const accept = <T>(value: T): Checked<T> => ({ ok: true, value });

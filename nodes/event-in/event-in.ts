@@ -5,45 +5,17 @@
  * names a journey — enrols the profile under the journey's re-entry policy.
  * Output 1: accepted (entered); output 2: rejected (invalid, duplicate, not re-entrant).
  */
-import { enrol, ingestEvent, type ReentryPolicy } from '../../lib/index.js';
+import { enrol, ingestEvent } from '../../lib/index.js';
+import { defineJourney, nameList, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
 import { journeys } from '../shared/journeys.js';
 import { redUtil, registerNode, type NodeAPI, type NodeDef, type Node } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 
-interface EventInDef extends NodeDef {
+interface EventInDef extends NodeDef, JourneyEntryDef {
   store?: string;
   property?: string;
   journey?: string;
   trigger?: string;
-  reentry?: string;
-  reentryPeriod?: number | string;
-  reentryUnit?: string;
-  exitEvents?: string;
-  goalEvents?: string;
-}
-
-const UNIT_MS: Record<string, number> = { minutes: 60_000, hours: 3_600_000, days: 86_400_000 };
-
-/** "a, b ,c" -> ["a", "b", "c"] */
-const nameList = (value: string | undefined): string[] =>
-  (value ?? '')
-    .split(',')
-    .map((s) => s.trim())
-    .filter(Boolean);
-
-function reentryPolicy(def: EventInDef): ReentryPolicy {
-  switch (def.reentry) {
-    case 'always':
-    case 'once':
-      return { mode: def.reentry };
-    case 'oncePer': {
-      const amount = Number(def.reentryPeriod);
-      const unit = UNIT_MS[def.reentryUnit ?? 'days'] ?? UNIT_MS.days!;
-      return { mode: 'oncePer', periodMs: (Number.isFinite(amount) && amount > 0 ? amount : 30) * unit };
-    }
-    default:
-      return { mode: 'oneActive' };
-  }
 }
 
 export = function (RED: NodeAPI): void {
@@ -55,10 +27,7 @@ export = function (RED: NodeAPI): void {
     const trigger = nameList(def.trigger);
     const policy = reentryPolicy(def);
     const util = redUtil(RED);
-    const forget = journey
-      ? journeys.define({ name: journey, exitEvents: nameList(def.exitEvents), goalEvents: nameList(def.goalEvents) })
-      : undefined;
-    if (forget) node.on('close', forget);
+    if (journey) defineJourney(node, journey, def);
 
     const badge = {
       textKey: journey ? 'event-in.status.journey-counts' : 'event-in.status.counts',

@@ -5,7 +5,7 @@
  */
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Agenda } from 'agenda' with { 'resolution-mode': 'import' };
-import { acquireStore, completeInstance, createAgenda, Waits, type ResumeHandler, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
+import { acquireStore, completeInstances, CompletionQueue, createAgenda, Waits, type ResumeHandler, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
 import { inFlight, installCompletionHooks } from '../shared/completion.js';
 import { codedError } from '../shared/input.js';
 import type { JourneyStoreConfigNode } from '../shared/store-client.js';
@@ -90,13 +90,19 @@ export = function (RED: NodeAPI): void {
       };
     };
 
+    // Written through the lease itself: completions still pending at close go out before it is released.
+    const completions = new CompletionQueue(
+      async (ids) => (lease ? completeInstances((await lease).store, ids, new Date()) : undefined),
+      (err, ids) =>
+        node.error(
+          RED._('journey-store.errors.complete-failed', {
+            instance: ids.length === 1 ? ids[0] : `${ids[0]} (and ${ids.length - 1} more)`,
+            message: err.message,
+          }),
+        ),
+    );
     node.followInstance = (instanceId: string) => {
-      inFlight.follow(instanceId, node.id, () => {
-        node
-          .getStore()
-          .then((store) => completeInstance(store, instanceId, new Date()))
-          .catch((err: Error) => node.error(RED._('journey-store.errors.complete-failed', { instance: instanceId, message: err.message })));
-      });
+      inFlight.follow(instanceId, node.id, () => completions.add(instanceId));
     };
 
     node.register = (user: Node) => {
@@ -127,6 +133,7 @@ export = function (RED: NodeAPI): void {
       void waitForUsers
         .then(async () => {
           clearTimeout(timer);
+          await completions.drain();
           // Stop firing timers before the store goes; Agenda unlocks what it held for the next runtime.
           await waits?.then(({ agenda }) => agenda.stop()).catch(() => undefined);
           running = null;

@@ -3,7 +3,7 @@
  * Catch nodes (as `done(err)`) instead of crashing the runtime, and whose in-flight
  * messages a close handler can wait for before the store goes away.
  */
-import type { Done, Node, NodeMessageInFlow, Send } from './red.js';
+import type { Done, Node, NodeMessage, NodeMessageInFlow, Send } from './red.js';
 
 export interface InputHandling {
   /** Resolves once every message already received has finished. */
@@ -42,4 +42,12 @@ export function handleInput(node: Node, handler: InputHandler, onError?: (err: E
 /** An Error with a `code` a flow can switch on (msg.error.code in a Catch node). */
 export function codedError(message: string, code: string): Error & { code: string } {
   return Object.assign(new Error(message), { code });
+}
+
+/** The profile a msg is about: `msg.profileId`, else `msg.profile._id`; null when neither is a non-empty string. */
+export function profileIdOf(msg: NodeMessage): string | null {
+  const fromMsg = (msg as { profileId?: unknown }).profileId;
+  const fromProfile = (msg as { profile?: { _id?: unknown } }).profile?._id;
+  const id = typeof fromMsg === 'string' ? fromMsg : fromProfile;
+  return typeof id === 'string' && id !== '' ? id : null;
 }

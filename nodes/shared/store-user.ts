@@ -22,7 +22,7 @@ export function useStore<K extends string>(
   RED: NodeAPI,
   node: Node,
   storeId: string | undefined,
-  badge: { textKey: string; keys: readonly K[]; warnKey?: K },
+  badge: { textKey: string; keys: readonly K[]; warnKey?: K; render?: (counts: Record<K, string>) => string },
   parts: (user: StoreUser<K>) => StoreUserParts,
 ): void {
   const config: JourneyStoreConfigNode | null = findStoreConfig(RED, storeId);
@@ -32,7 +32,7 @@ export function useStore<K extends string>(
     return;
   }
   config.register(node);
-  const counts = new CountBadge<K>(RED, node, badge.textKey, badge.keys, badge.warnKey);
+  const counts = new CountBadge<K>(RED, node, badge.textKey, badge.keys, badge.warnKey, badge.render);
   const user: StoreUser<K> = { badge: counts, store: () => config.getStore(), config };
   const made = parts(user);
   const { input: handler, close } = typeof made === 'function' ? { input: made, close: undefined } : made;

@@ -15,6 +15,7 @@ interface TrackDef extends NodeDef {
 interface JourneyOnMsg {
   name?: unknown;
   variant?: unknown;
+  instanceId?: unknown;
 }
 
 export = function (RED: NodeAPI): void {
@@ -42,8 +43,9 @@ export = function (RED: NodeAPI): void {
           ...(typeof journey.variant === 'string' ? { variant: journey.variant } : {}),
           at: new Date(),
         },
-        // The same msg passing this node twice (a retry, a loop) is one milestone.
-        `${node.id}:${profileId}:${msg._msgid}`,
+        // One milestone per journey instance at this node, however often its msg is sent again
+        // (a retry, an audience run resumed after a crash); outside a journey, per msg.
+        typeof journey.instanceId === 'string' ? `${node.id}:${journey.instanceId}` : `${node.id}:${profileId}:${msg._msgid}`,
       );
       if (recorded) user.badge.bump('tracked');
       send(msg);

@@ -4,6 +4,7 @@ import {
   COLLECTIONS,
   checkEvent,
   ingestEvent,
+  RECENT_EVENT_TIMES,
   type EventDoc,
   type IdentityDoc,
   type IngestResult,
@@ -144,6 +145,32 @@ describe('event ingestion', () => {
       expect(b.profile._id).to.equal(a.profile._id);
       expect(b.created).to.equal(false);
       expect(Object.keys(b.profile.aggregates).sort()).to.deep.equal(['opened', 'signed_up']);
+    });
+
+    it('keeps the times of the latest occurrences per event, newest first, capped, counted once', async () => {
+      const at = (minutes: number) => new Date(now.getTime() - minutes * 60_000).toISOString();
+      // Out of order on purpose: the list follows the events' own timestamps.
+      const minutesAgo = [30, 10, 50, 20, 40];
+      for (const [i, m] of minutesAgo.entries()) {
+        await ingestEvent(ctx.store, { name: 'cart_add', userId: 'u', messageId: `c${i}`, timestamp: at(m) }, { now });
+      }
+      // A retry of an event already counted changes nothing.
+      await ingestEvent(ctx.store, { name: 'cart_add', userId: 'u', messageId: 'c0', timestamp: at(30) }, { now });
+      let profile = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({});
+      const recent = profile?.aggregates.cart_add?.recent ?? [];
+      expect(recent.map((d) => d.toISOString())).to.deep.equal([10, 20, 30, 40, 50].map(at));
+      expect(profile?.aggregates.cart_add?.count).to.equal(5);
+
+      for (let i = 0; i < RECENT_EVENT_TIMES + 5; i++) {
+        await ingestEvent(ctx.store, { name: 'cart_add', userId: 'u', messageId: `d${i}`, timestamp: at(1000 - i) }, { now });
+      }
+      profile = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({});
+      const capped = profile?.aggregates.cart_add?.recent ?? [];
+      expect(capped).to.have.length(RECENT_EVENT_TIMES);
+      expect(capped[0]?.toISOString()).to.equal(at(10));
+      const times = capped.map((d) => d.getTime());
+      expect(times).to.deep.equal([...times].sort((a, b) => b - a));
+      expect(profile?.aggregates.cart_add?.count).to.equal(5 + RECENT_EVENT_TIMES + 5);
     });
 
     it('creates one profile when events for a new person race', async () => {

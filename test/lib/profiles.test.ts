@@ -6,6 +6,7 @@ import {
   findProfile,
   ingestEvent,
   mergeTraits,
+  RECENT_EVENT_TIMES,
   unifyProfiles,
   type IdentityDoc,
   type MergePolicy,
@@ -111,6 +112,40 @@ describe('profiles', () => {
       expect(next._id).to.equal(known._id);
       expect(next.aggregates.page?.count).to.equal(3);
       expect((await findProfile(ctx.store, { anonymousId: 'anon-1' }))?._id).to.equal(known._id);
+    });
+
+    it('interleaves both profiles\' recent occurrence times on a merge, newest first, capped', async () => {
+      const minute = (m: number) => new Date(now.getTime() - m * 60_000);
+      const known = await accepted(ctx.store, { name: 'cart_add', userId: 'u1', messageId: 'k0', timestamp: minute(20) }, now);
+      await accepted(ctx.store, { name: 'cart_add', userId: 'u1', messageId: 'k1', timestamp: minute(40) }, now);
+      const anon = await accepted(ctx.store, { name: 'cart_add', anonymousId: 'z', messageId: 'a0', timestamp: minute(10) }, now);
+      await accepted(ctx.store, { name: 'cart_add', anonymousId: 'z', messageId: 'a1', timestamp: minute(30) }, now);
+      await accepted(ctx.store, { name: 'viewed', anonymousId: 'z', messageId: 'a2', timestamp: minute(5) }, now);
+      const { profile } = await unifyProfiles(ctx.store, { userId: 'u1', anonymousId: 'z' }, later);
+      expect(profile._id).to.equal(known._id);
+      expect(profile.aggregates.cart_add?.count).to.equal(4);
+      expect(profile.aggregates.cart_add?.recent?.map((d) => d.getTime())).to.deep.equal([10, 20, 30, 40].map((m) => minute(m).getTime()));
+      // An event only the loser had comes over with its list.
+      expect(profile.aggregates.viewed?.recent?.map((d) => d.getTime())).to.deep.equal([minute(5).getTime()]);
+      expect(anon._id).to.not.equal(known._id);
+    });
+
+    it('caps the merged recent list and folds aggregates kept before recent existed', async () => {
+      const profiles = ctx.store.collection<Profile>(COLLECTIONS.profiles);
+      const known = await accepted(ctx.store, { name: 'buy', userId: 'u1', messageId: 'k' }, now);
+      const anon = await accepted(ctx.store, { name: 'buy', anonymousId: 'z', messageId: 'a' }, now);
+      const minute = (m: number) => new Date(now.getTime() - m * 60_000);
+      const full = Array.from({ length: RECENT_EVENT_TIMES }, (_, i) => minute(2 * i + 1)); // odd minutes ago
+      const other = Array.from({ length: RECENT_EVENT_TIMES }, (_, i) => minute(2 * i)); // even minutes ago
+      await profiles.updateOne({ _id: known._id }, { $set: { 'aggregates.buy.recent': full } });
+      await profiles.updateOne({ _id: anon._id }, { $set: { 'aggregates.buy.recent': other } });
+      // An aggregate from before recent was kept, on one side only.
+      await profiles.updateOne({ _id: anon._id }, { $set: { 'aggregates.old': { count: 3, first: minute(900), last: minute(800) } } });
+      await profiles.updateOne({ _id: known._id }, { $set: { 'aggregates.old': { count: 1, first: minute(700), last: minute(700) } } });
+      const { profile } = await unifyProfiles(ctx.store, { userId: 'u1', anonymousId: 'z' }, later);
+      const recent = profile.aggregates.buy?.recent?.map((d) => d.getTime());
+      expect(recent).to.deep.equal(Array.from({ length: RECENT_EVENT_TIMES }, (_, i) => minute(i).getTime()));
+      expect(profile.aggregates.old).to.deep.equal({ count: 4, first: minute(900), last: minute(700) });
     });
 
     it('completes a merge interrupted after the fold without counting twice', async () => {

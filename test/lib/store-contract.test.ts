@@ -26,6 +26,29 @@ describe('store port contract', function () {
       expect(await items().findOne({ _id: 'a' })).to.deep.equal({ _id: 'a', n: 1 });
     });
 
+    it('inserts many in one call, keeping what exists and naming the _ids that were taken', async () => {
+      await items().insertOne({ _id: 'm2', n: 0 });
+      const result = await items().insertMany([
+        { _id: 'm1', n: 1 },
+        { _id: 'm2', n: 2 },
+        { _id: 'm3', n: 3 },
+      ]);
+      expect(result).to.deep.equal({ duplicates: ['m2'] });
+      expect(await all(items().find({}, { sort: { _id: 1 } }))).to.deep.equal([
+        { _id: 'm1', n: 1 },
+        { _id: 'm2', n: 0 },
+        { _id: 'm3', n: 3 },
+      ]);
+      expect(await items().insertMany([])).to.deep.equal({ duplicates: [] });
+    });
+
+    it('finds by a list of _ids with further conditions, each document once', async () => {
+      for (let i = 0; i < 5; i++) await items().insertOne({ _id: `l${i}`, n: i });
+      const found = await all(items().find({ _id: { $in: ['l3', 'l1', 'nope', 'l3', 'l0'] }, n: { $gte: 1 } }, { sort: { _id: 1 } }));
+      expect(found.map((d) => d._id)).to.deep.equal(['l1', 'l3']);
+      expect(await items().count({ _id: { $in: ['l2', 'l4'] } })).to.equal(2);
+    });
+
     it('round-trips dates as dates', async () => {
       const at = new Date('2026-05-01T10:00:00.123Z');
       await items().insertOne({ _id: 'd', at });
@@ -88,6 +111,27 @@ describe('store port contract', function () {
       expect((await items().findOne({ _id: 'u' }))?.at?.getTime()).to.equal(t1.getTime());
     });
 
+    it('pushes with $each, $sort: -1 and $slice: keeps the newest, newest first, in a nested path', async () => {
+      const day = (d: number) => new Date(Date.UTC(2026, 0, d));
+      await items().insertOne({ _id: 's' });
+      // The path does not exist yet, then grows past the cap with out-of-order values.
+      for (const d of [5, 1, 9, 3, 7]) {
+        await items().updateOne(
+          { _id: 's' },
+          { $inc: { 'nested.a': 1 }, $push: { 'agg.x.recent': { $each: [day(d)], $sort: -1, $slice: 3 } } },
+        );
+      }
+      const doc = await items().findOne({ _id: 's' });
+      const recent = (doc as unknown as { agg: { x: { recent: Date[] } } }).agg.x.recent;
+      expect(recent.map((d) => d.getTime())).to.deep.equal([day(9), day(7), day(5)].map((d) => d.getTime()));
+      expect(recent[0]).to.be.instanceOf(Date);
+      expect(doc?.nested?.a).to.equal(5);
+      // An array index in a path reaches the n-th newest: how a windowed count is asked.
+      expect(await items().count({ 'agg.x.recent.2': { $gte: day(5) } })).to.equal(1);
+      expect(await items().count({ 'agg.x.recent.2': { $gte: day(6) } })).to.equal(0);
+      expect(await items().count({ 'agg.x.recent.3': { $exists: true } })).to.equal(0);
+    });
+
     it('upserts with the filter equality fields and $setOnInsert, only on insert', async () => {
       const first = await items().updateOne(
         { _id: 'up', group: 'g' },
@@ -102,6 +146,21 @@ describe('store port contract', function () {
       );
       expect(second).to.include({ matched: 1, upserted: false });
       expect(await items().findOne({ _id: 'up' })).to.deep.equal({ _id: 'up', group: 'g', n: 1, nested: { a: 2 } });
+    });
+
+    it('refuses an upsert whose filter excludes an existing _id as a duplicate, leaving the document alone', async () => {
+      await items().insertOne({ _id: 'taken', state: 'running' });
+      const claim = () =>
+        items().updateOne({ _id: 'taken', state: { $ne: 'running' } }, { $set: { state: 'mine' } }, { upsert: true });
+      let thrown: unknown;
+      await claim().catch((err: unknown) => (thrown = err));
+      expect(thrown).to.be.instanceOf(DuplicateKeyError);
+      thrown = undefined;
+      await items()
+        .findOneAndUpdate({ _id: 'taken', state: 'idle' }, { $set: { state: 'mine' } }, { upsert: true })
+        .catch((err: unknown) => (thrown = err));
+      expect(thrown).to.be.instanceOf(DuplicateKeyError);
+      expect(await items().findOne({ _id: 'taken' })).to.deep.equal({ _id: 'taken', state: 'running' });
     });
 
     it('findOneAndUpdate returns the document before or after, and null on no match', async () => {

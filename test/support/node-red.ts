@@ -10,6 +10,8 @@ import eventIn = require('../../nodes/event-in/event-in.js');
 import profileMerge = require('../../nodes/profile-merge/profile-merge.js');
 import track = require('../../nodes/track/track.js');
 import wait = require('../../nodes/wait/wait.js');
+import split = require('../../nodes/split/split.js');
+import segment = require('../../nodes/segment/segment.js');
 
 export const nodeRedPackage = process.env.JOURNEYS_NODE_RED ?? 'node-red';
 const nodeRedRoot = dirname(require.resolve(`${nodeRedPackage}/package.json`));
@@ -46,6 +48,8 @@ export const journeyNodes: Initializer[] = [
   profileMerge as Initializer,
   track as Initializer,
   wait as Initializer,
+  split as Initializer,
+  segment as Initializer,
 ];
 
 export type FlowNode = Record<string, unknown> & { id: string; type: string };

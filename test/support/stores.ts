@@ -3,7 +3,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedStore, MongoStore, type Store } from '../../lib/index.js';
+import { EmbeddedStore, MongoStore, type Profile, type Store } from '../../lib/index.js';
 
 export interface StoreFixture {
   readonly name: 'embedded' | 'mongodb';
@@ -65,6 +65,23 @@ export function forEachStore(suite: (ctx: { store: Store; fixture: StoreFixture 
       suite(ctx);
     });
   }
+}
+
+/** A stored profile as the package writes one: `parts` over empty defaults, created and updated `at`. */
+export function profileDoc(_id: string, parts: Partial<Profile> = {}, at = new Date()): Profile {
+  return {
+    _id,
+    identities: { userId: [_id] },
+    traits: {},
+    consent: {},
+    aggregates: {},
+    recentMessageIds: [],
+    mergedFrom: [],
+    version: 1,
+    createdAt: at,
+    updatedAt: at,
+    ...parts,
+  };
 }
 
 /** Everything a store cursor yields. */

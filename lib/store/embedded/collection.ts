@@ -5,10 +5,6 @@
  * process that owns the store every update is atomic, as a single-document MongoDB write.
  */
 import { Aggregator } from 'mingo';
-import { Context } from 'mingo/core';
-import * as expressionOperators from 'mingo/operators/expression';
-import * as queryOperators from 'mingo/operators/query';
-import { Query } from 'mingo/query';
 import { update as applyModifier, type Modifier } from 'mingo/updater';
 import type { AnyObject } from 'mingo/types';
 import {
@@ -24,30 +20,13 @@ import {
   type UpdateOptions,
   type UpdateResult,
 } from '../port.js';
+import { compileFilter } from '../filter-engine.js';
 import type { JournalRecord } from './codec.js';
-import { EqualityIndexes } from './equality-index.js';
+import { EqualityIndexes, equalityValues } from './equality-index.js';
 
 export type Persist = (records: JournalRecord[]) => Promise<void>;
 
 const clone = <T>(value: T): T => structuredClone(value);
-
-/**
- * The operators a filter may use. mingo's default Query copies every operator table it has
- * on each construction, which dominated the cost of a lookup by _id; these contexts are
- * built once, and the one with expressions (hundreds of operators, copied per query) is
- * only used for a filter with `$expr`.
- */
-const QUERY_CONTEXT = Context.init({ query: queryOperators });
-const EXPRESSION_CONTEXT = Context.init({ query: queryOperators, expression: expressionOperators });
-
-function usesExpressions(value: unknown): boolean {
-  if (Array.isArray(value)) return value.some(usesExpressions);
-  if (value === null || typeof value !== 'object' || value instanceof Date || value instanceof RegExp) return false;
-  return Object.entries(value).some(([key, inner]) => key === '$expr' || usesExpressions(inner));
-}
-
-const compile = (filter: Filter) =>
-  new Query(filter as AnyObject, { context: usesExpressions(filter) ? EXPRESSION_CONTEXT : QUERY_CONTEXT });
 
 export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   private readonly docs = new Map<string, T>();
@@ -83,6 +62,23 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     const stored = clone(doc);
     this.put(stored);
     await this.persist([{ c: this.name, put: stored }]);
+  }
+
+  async insertMany(docs: T[]): Promise<{ duplicates: string[] }> {
+    const duplicates: string[] = [];
+    const stored: T[] = [];
+    for (const doc of docs) {
+      this.requireId(doc._id);
+      if (this.docs.has(doc._id)) {
+        duplicates.push(doc._id);
+        continue;
+      }
+      const copy = clone(doc);
+      this.put(copy);
+      stored.push(copy);
+    }
+    await this.persistOutcome(stored);
+    return { duplicates };
   }
 
   async findOne(filter: Filter, options: Pick<FindOptions, 'sort' | 'projection'> = {}): Promise<T | null> {
@@ -167,6 +163,8 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     if (!upsert) return { result: { matched: 0, modified: 0, upserted: false }, before: null, after: null, changed: [] };
     const seed = { ...equalityFields(filter), ...(update.$setOnInsert ?? {}) } as T;
     this.requireId(seed._id);
+    // As MongoDB: the _id exists, but the rest of the filter excluded it.
+    if (this.docs.has(seed._id)) throw new DuplicateKeyError(this.name, seed._id);
     const created = this.applyUpdate(seed, update, true) ?? clone(seed);
     this.put(created);
     return { result: { matched: 0, modified: 0, upserted: true }, before: null, after: created, changed: [created] };
@@ -200,23 +198,26 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   }
 
   private matching(filter: Filter): T[] {
-    const id = filter._id;
-    const query = compile(filter);
-    if (typeof id === 'string') {
-      // Direct lookup: identity and idempotency checks are all by _id.
-      const doc = this.docs.get(id);
-      return doc && query.test(doc as AnyObject) ? [doc] : [];
-    }
+    const query = compileFilter(filter);
+    const ids = '_id' in filter ? equalityValues(filter._id) : null;
     const out: T[] = [];
+    if (ids?.every((id): id is string => typeof id === 'string')) {
+      // Direct lookups: identity checks are by _id, and batches (gates, instances) by a list of them.
+      for (const id of new Set(ids)) {
+        const doc = this.docs.get(id);
+        if (doc && query.test(doc)) out.push(doc);
+      }
+      return out;
+    }
     const candidates = this.indexes.candidates(filter);
     if (candidates) {
       for (const candidate of candidates) {
         const doc = this.docs.get(candidate);
-        if (doc && query.test(doc as AnyObject)) out.push(doc);
+        if (doc && query.test(doc)) out.push(doc);
       }
       return out;
     }
-    for (const doc of this.docs.values()) if (query.test(doc as AnyObject)) out.push(doc);
+    for (const doc of this.docs.values()) if (query.test(doc)) out.push(doc);
     return out;
   }
 

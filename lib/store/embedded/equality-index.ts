@@ -81,7 +81,7 @@ class FieldIndex {
 }
 
 /** The values a condition pins the field to: `x`, `{$eq: x}`, `{$in: [...]}`; null otherwise. */
-function equalityValues(condition: unknown): unknown[] | null {
+export function equalityValues(condition: unknown): unknown[] | null {
   if (condition === null || typeof condition !== 'object' || condition instanceof Date) return [condition];
   if (Array.isArray(condition)) return null;
   const ops = Object.keys(condition);

@@ -4,6 +4,7 @@
  */
 import {
   MongoClient,
+  MongoBulkWriteError,
   MongoServerError,
   type Collection as DriverCollection,
   type Db,
@@ -97,6 +98,22 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     }
   }
 
+  async insertMany(docs: T[]): Promise<{ duplicates: string[] }> {
+    if (docs.length === 0) return { duplicates: [] };
+    try {
+      await this.c.insertMany(
+        docs.map((doc) => doc as Parameters<DriverCollection<T>['insertOne']>[0]),
+        { ordered: false },
+      );
+      return { duplicates: [] };
+    } catch (err) {
+      if (!(err instanceof MongoBulkWriteError)) throw err;
+      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      if (errors.some((e) => e.code !== DUPLICATE_KEY)) throw err;
+      return { duplicates: errors.map((e) => docs[e.index]!._id) };
+    }
+  }
+
   async findOne(filter: Filter, options: Pick<FindOptions, 'sort' | 'projection'> = {}): Promise<T | null> {
     return (await this.c.findOne(asFilter<T>(filter), options)) as T | null;
   }
@@ -152,11 +169,17 @@ class MongoCollection<T extends Doc> implements Collection<T> {
    * the loser with a duplicate key. Running it once more turns it into the update it is.
    */
   private async retryUpsertRace<R>(run: () => Promise<R>, upsert: boolean, filter: Filter): Promise<R> {
+    const id = typeof filter._id === 'string' ? filter._id : '';
     try {
       return await run();
     } catch (err) {
-      if (upsert && err instanceof MongoServerError && err.code === DUPLICATE_KEY) return run();
-      throw this.translate(err, typeof filter._id === 'string' ? filter._id : '');
+      if (!(upsert && err instanceof MongoServerError && err.code === DUPLICATE_KEY)) throw this.translate(err, id);
+    }
+    try {
+      return await run();
+    } catch (err) {
+      // Still a duplicate: the _id exists but the rest of the filter excludes it.
+      throw this.translate(err, id);
     }
   }
 
