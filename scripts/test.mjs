@@ -30,6 +30,8 @@ function requireVersion(pkg) {
 }
 
 const totals = { passed: 0, failed: 0, pending: 0 };
+// CI logs keep only the tail, so each run's failure reports are printed again at the very end.
+const failures = [];
 let exitCode = 0;
 for (const run of runs.filter((r) => r.specs.length > 0)) {
   console.log(`\n=== ${run.label} ===`);
@@ -53,10 +55,13 @@ for (const run of runs.filter((r) => r.specs.length > 0)) {
         const m = pattern.exec(output);
         if (m) totals[key] += Number(m[1]);
       }
+      const failing = /^\s*\d+ failing[\s\S]*/m.exec(output);
+      if (failing) failures.push(`--- ${run.label} ---\n${failing[0].trimEnd()}`);
     });
     child.on('close', (status) => resolve(status ?? 1));
   });
   if (code !== 0) exitCode = 1;
 }
+if (failures.length > 0) console.log(`\n=== failures, again ===\n\n${failures.join('\n\n')}`);
 console.log(`\n${totals.passed} passed, ${totals.failed} failed${totals.pending ? `, ${totals.pending} skipped` : ''}`);
 process.exit(exitCode);
