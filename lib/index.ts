@@ -97,3 +97,38 @@ export {
   type StartResult,
 } from './segments/audience.js';
 export { CompletionQueue } from './journeys/completion-queue.js';
+export { minutesOfDay, parseTimeOfDay } from './journeys/wait-time.js';
+export { recordProfileEvent } from './events/ingest.js';
+export { setConsent } from './profiles/consent.js';
+export {
+  CHANNELS,
+  deliveryKey,
+  summarise,
+  type ChannelName,
+  type Delivery,
+  type DeliveryError,
+  type DeliveryStatus,
+  type DeliverySummary,
+  type NotSentReason,
+} from './channels/delivery.js';
+export { CompiledTemplate, MAX_RENDERED_CHARS, TemplateError, TemplateSet, type TemplateKind, type TemplateScope } from './channels/template.js';
+export { quietHoursProblem, quietUntil, type QuietHours } from './channels/quiet-hours.js';
+export { CAP_LIMITS, capProblem, releaseSlot, reserveSlot, type CapDecision, type FrequencyCap } from './channels/frequency-cap.js';
+export {
+  backoffMs,
+  DEFAULT_RETRY,
+  Outbox,
+  OUTBOX_PROVIDER,
+  RECOVERY_GRACE_MS,
+  SEND_LEASE_MS,
+  type DeliverOptions,
+  type Provider,
+  type ProviderResult,
+  type RetryPolicy,
+} from './channels/outbox.js';
+export { consentRefusal, send, type AddressLookup, type ChannelSpec, type ConsentMode, type SendOutcome, type SendPolicy, type SendRequest } from './channels/send.js';
+export { peekLink, signingKey, signLink, verifyLink, type LinkAction, type LinkClaim } from './channels/signing.js';
+export { emailAddress, isEmailAddress } from './channels/email/address.js';
+export { classify as classifySmtpError, smtpProvider, type EmailContent, type SmtpAccount } from './channels/email/smtp.js';
+export { addTracking, PIXEL_GIF, recordClick, recordOpen, TRACKING_PATHS, trackingUrl, unsubscribe, type LinkBase } from './channels/email/tracking.js';
+export { emailChannel, type EmailField, type EmailTracking } from './channels/email/channel.js';

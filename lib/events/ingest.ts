@@ -12,7 +12,7 @@ import { countEvent } from '../profiles/aggregates.js';
 import type { Profile } from '../profiles/profile.js';
 import { DuplicateKeyError, type Doc, type Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
-import { DEFAULT_LIMITS, type DocumentLimits } from '../validate/document.js';
+import { DEFAULT_LIMITS, type DocumentLimits, type JsonObject } from '../validate/document.js';
 import type { RejectCode } from '../validate/result.js';
 import { checkEvent, type JourneyEvent } from './event.js';
 
@@ -66,4 +66,27 @@ async function claimMessage(store: Store, event: JourneyEvent, now: Date, leaseM
     { $set: { leaseUntil: new Date(now.getTime() + leaseMs) } },
   );
   return takeover.modified === 1;
+}
+
+/**
+ * Records an event the package itself observed about a known profile (an email opened, a
+ * link clicked, an SMS reply): stored like an ingested event and counted on the profile's
+ * aggregates, so segments and goals can use it.
+ */
+export async function recordProfileEvent(
+  store: Store,
+  profileId: string,
+  name: string,
+  properties: JsonObject,
+  messageId: string,
+  now: Date,
+): Promise<void> {
+  const events = store.collection<EventDoc>(COLLECTIONS.events);
+  try {
+    await events.insertOne({ _id: messageId, name, identities: {}, properties, timestamp: now, receivedAt: now, status: 'processed', leaseUntil: now, profileId });
+  } catch (err) {
+    if (err instanceof DuplicateKeyError) return;
+    throw err;
+  }
+  await countEvent(store, profileId, { messageId, name, timestamp: now }, now);
 }

@@ -69,3 +69,15 @@ export function nextTimeOfDay(now: Date, time: string, zone: string): Date {
   }
   throw new Error('no next time of day found'); // unreachable: tomorrow always comes
 }
+
+/** Minutes since local midnight in `zone` at `at` (0–1439). */
+export function minutesOfDay(at: Date, zone: string): number {
+  const shifted = new Date(at.getTime() + zoneOffsetMs(zone, at));
+  return shifted.getUTCHours() * 60 + shifted.getUTCMinutes();
+}
+
+/** "HH:MM" (24 h) as minutes since midnight, or null when it is not such a time. */
+export function parseTimeOfDay(time: string): number | null {
+  const match = /^([01]\d|2[0-3]):([0-5]\d)$/.exec(time);
+  return match ? Number(match[1]) * 60 + Number(match[2]) : null;
+}

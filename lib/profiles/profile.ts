@@ -20,6 +20,8 @@ export type ConsentStatus = 'granted' | 'denied';
 export interface ConsentEntry {
   status: ConsentStatus;
   at: Date;
+  /** Why it was denied when the package denied it: 'unsubscribed', 'bounced', 'stop'... */
+  reason?: string;
 }
 
 export interface Profile extends Doc {

@@ -18,6 +18,9 @@ export const COLLECTIONS = {
   instances: 'journeyInstances',
   entryGates: 'journeyEntryGates',
   audienceRuns: 'audienceRuns',
+  deliveries: 'deliveries',
+  frequencyCaps: 'frequencyCaps',
+  settings: 'settings',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -47,4 +50,14 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
   journeyEntryGates: [],
   // One document per segment node, its current or last run: found by _id only.
   audienceRuns: [],
+  deliveries: [
+    // A sender's own deliveries by state: what the recovery sweep looks for.
+    { key: { node: 1, status: 1, dueAt: 1 }, name: 'node_status_due' },
+    { key: { profileId: 1, createdAt: -1 }, name: 'profile_time' },
+    { key: { journey: 1, channel: 1, status: 1 }, name: 'journey_channel_status' },
+  ],
+  // One document per profile and channel, found by _id only.
+  frequencyCaps: [],
+  // Package-wide values shared by every process on the database (the link-signing key), by _id only.
+  settings: [],
 };

@@ -5,21 +5,10 @@
  * and the timer is an Agenda job: waits survive restarts and fire once across processes.
  * Output 1: continue (or the event arrived); output 2: timed out.
  */
-import {
-  afterDuration,
-  checkObject,
-  COLLECTIONS,
-  isDurationUnit,
-  isTimeZone,
-  nextTimeOfDay,
-  parseDate,
-  type DurationUnit,
-  type JsonObject,
-  type Profile,
-  type Resumed,
-} from '../../lib/index.js';
+import { afterDuration, isDurationUnit, isTimeZone, nextTimeOfDay, parseDate, type DurationUnit, type Resumed } from '../../lib/index.js';
+import { resumedMessage, snapshotOf } from '../shared/hold.js';
 import { codedError } from '../shared/input.js';
-import { redUtil, registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessage, type NodeMessageInFlow } from '../shared/red.js';
+import { redUtil, registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessageInFlow } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 
 type Mode = 'duration' | 'until' | 'timeOfDay' | 'event';
@@ -36,24 +25,6 @@ interface WaitDef extends NodeDef {
   event?: string;
   timeout?: number | string;
   timeoutUnit?: string;
-}
-
-/** msg keys that cannot or must not be kept while waiting: live HTTP objects, the old id, the profile (reloaded on resume). */
-const NOT_KEPT = new Set(['req', 'res', '_msgid', 'profile', '_event', 'socketid']);
-const SNAPSHOT_LIMITS = { maxBytes: 256 * 1024, maxDepth: 16, maxKeysPerObject: 1000, maxArrayLength: 10_000, maxStringLength: 64 * 1024 };
-
-function snapshotOf(msg: NodeMessageInFlow): JsonObject {
-  const kept: Record<string, unknown> = {};
-  for (const [key, value] of Object.entries(msg)) if (!NOT_KEPT.has(key)) kept[key] = value;
-  let plain: unknown;
-  try {
-    plain = JSON.parse(JSON.stringify(kept)); // dates become ISO strings; functions and undefined drop out
-  } catch (err) {
-    throw codedError(`the msg cannot be kept while waiting: ${(err as Error).message}`, 'UNKEEPABLE_MSG');
-  }
-  const checked = checkObject(plain, 'msg', SNAPSHOT_LIMITS);
-  if (!checked.ok) throw codedError(`the msg cannot be kept while waiting: ${checked.reason}`, 'UNKEEPABLE_MSG');
-  return checked.value;
 }
 
 export = function (RED: NodeAPI): void {
@@ -104,11 +75,7 @@ export = function (RED: NodeAPI): void {
       };
 
       const onResume = async ({ instance, snapshot, outcome, event }: Resumed) => {
-        const store = await user.store();
-        const msg: NodeMessage = { ...snapshot, _msgid: RED.util.generateId() };
-        msg.profile = (await store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: instance.profileId })) ?? undefined;
-        msg.profileId = instance.profileId;
-        msg.journey = { ...(typeof snapshot.journey === 'object' ? snapshot.journey : {}), name: instance.journey, instanceId: instance._id };
+        const msg = await resumedMessage(RED, await user.store(), instance, snapshot);
         if (event) msg.waitEvent = event;
         user.config.followInstance(instance._id);
         node.send(outcome === 'timeout' ? [null, msg] : [msg, null]);

@@ -1,0 +1,100 @@
+/** Email through an SMTP server with nodemailer (a pooled transport per account). */
+import { createHash } from 'node:crypto';
+import nodemailer from 'nodemailer';
+import type SMTPPool from 'nodemailer/lib/smtp-pool';
+import type { Delivery } from '../delivery.js';
+import type { Provider, ProviderResult } from '../outbox.js';
+
+export interface SmtpAccount {
+  host: string;
+  port: number;
+  /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
+  secure: boolean;
+  /** Refuse to send unless the connection is upgraded with STARTTLS. */
+  requireTls?: boolean;
+  /** Accept a server certificate that does not verify (self-signed test servers). */
+  allowUnverifiedTls?: boolean;
+  user?: string;
+  password?: string;
+  /** "Name <address>" or an address. */
+  from: string;
+  replyTo?: string;
+  /** Seconds to wait for the server at each step before giving up (and retrying later). */
+  timeoutSeconds?: number;
+}
+
+/** Content fields a rendered email has. `listUnsubscribe` is the one-click URL, when there is one. */
+export type EmailContent = { subject: string; html: string; text: string; listUnsubscribe?: string };
+
+export function smtpProvider(account: SmtpAccount): Provider & { close(): void } {
+  const timeout = (account.timeoutSeconds ?? 30) * 1000;
+  const options: SMTPPool.Options = {
+    pool: true,
+    host: account.host,
+    port: account.port,
+    secure: account.secure,
+    requireTLS: account.requireTls ?? false,
+    ...(account.user ? { auth: { user: account.user, pass: account.password ?? '' } } : {}),
+    tls: { rejectUnauthorized: !account.allowUnverifiedTls },
+    connectionTimeout: timeout,
+    greetingTimeout: timeout,
+    socketTimeout: timeout,
+    maxConnections: 5,
+  };
+  const transport = nodemailer.createTransport(options);
+  const domain = /@([^>\s]+)>?\s*$/.exec(account.from)?.[1] ?? 'journeys.invalid';
+  return {
+    name: 'smtp',
+    outbox: false,
+    close: () => transport.close(),
+    async send(delivery: Delivery): Promise<ProviderResult> {
+      const content = delivery.content as EmailContent;
+      // A Message-ID derived from the delivery: the same message has the same id wherever it is seen.
+      const messageId = `<${createHash('sha256').update(delivery._id).digest('hex').slice(0, 32)}@${domain}>`;
+      try {
+        const info = await transport.sendMail({
+          from: account.from,
+          ...(account.replyTo ? { replyTo: account.replyTo } : {}),
+          to: delivery.to,
+          subject: content.subject,
+          ...(content.html ? { html: content.html } : {}),
+          ...(content.text ? { text: content.text } : {}),
+          messageId,
+          headers: {
+            'X-Journeys-Delivery': delivery._id,
+            ...(content.listUnsubscribe
+              ? { 'List-Unsubscribe': `<${content.listUnsubscribe}>`, 'List-Unsubscribe-Post': 'List-Unsubscribe=One-Click' }
+              : {}),
+          },
+        });
+        const rejected = (info.rejected ?? []).map(String);
+        if (rejected.length > 0 && rejected.length >= delivery.to.length) {
+          return { status: 'failed', reason: 'bounced', error: { code: 'SMTP_REJECTED', message: `the server refused ${rejected.join(', ')}: ${info.response}` }, badAddresses: rejected };
+        }
+        return { status: 'sent', providerMessageId: info.messageId ?? messageId };
+      } catch (err) {
+        return classify(err);
+      }
+    },
+  };
+}
+
+/**
+ * 4xx replies and connection trouble are transient; 5xx replies and bad credentials are
+ * not. A 5xx to a recipient (550 mailbox unknown...) is a hard bounce.
+ */
+export function classify(err: unknown): ProviderResult {
+  const e = err as Error & { code?: string; responseCode?: number; command?: string; response?: string };
+  const message = e.response ? `${e.message}` : (e.message ?? String(err));
+  if (typeof e.responseCode === 'number') {
+    const code = `SMTP_${e.responseCode}`;
+    if (e.responseCode >= 400 && e.responseCode < 500) return { status: 'retry', error: { code, message } };
+    if (e.code === 'EAUTH') return { status: 'failed', error: { code: 'SMTP_AUTH', message } };
+    if (e.command === 'RCPT TO' || e.code === 'EENVELOPE') return { status: 'failed', reason: 'bounced', error: { code, message } };
+    return { status: 'failed', error: { code, message } };
+  }
+  if (e.code === 'EAUTH') return { status: 'failed', error: { code: 'SMTP_AUTH', message } };
+  if (e.code === 'ETLS' || e.code === 'EMESSAGE') return { status: 'failed', error: { code: `SMTP_${e.code.slice(1)}`, message } };
+  // ECONNECTION, ESOCKET, ETIMEDOUT, EDNS, ECONNREFUSED...: the server was not reached or went away.
+  return { status: 'retry', error: { code: 'SMTP_UNAVAILABLE', message } };
+}

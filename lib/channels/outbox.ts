@@ -1,0 +1,211 @@
+/**
+ * The outbox: how a delivery goes from rendered to sent exactly once.
+ *
+ * A delivery is recorded (`queued`) before any provider sees it, under its unique key, so a
+ * second send of the same message finds the record and stops. Each attempt claims the
+ * record (`queued` -> `sending`, one conditional write, so only one process or loop can
+ * hold it), calls the provider and writes the outcome. Transient failures go back to
+ * `queued` with a later `dueAt` and are retried with backoff; permanent ones fail once.
+ *
+ * After a crash, a sender's recovery sweep finds its deliveries left `queued` and sends
+ * them. One left `sending` may or may not have reached the provider (none of the three
+ * takes an idempotency key), so it is never sent again: it fails as `unknown-outcome`.
+ * Sending twice is the failure this package promises not to have.
+ */
+import type { Store } from '../store/port.js';
+import { COLLECTIONS } from '../store/schema.js';
+import type { Delivery, DeliveryError, NotSentReason } from './delivery.js';
+import { releaseSlot } from './frequency-cap.js';
+import { DuplicateKeyError } from '../store/port.js';
+
+export type ProviderResult =
+  | { status: 'sent'; providerMessageId: string; results?: Delivery['results']; badAddresses?: string[] }
+  | { status: 'retry'; error: DeliveryError; retryAfterMs?: number }
+  | { status: 'failed'; error: DeliveryError; reason?: NotSentReason; badAddresses?: string[] };
+
+/** A channel's way out: SMTP, Twilio, FCM, or the outbox that records and sends nothing. */
+export interface Provider {
+  readonly name: string;
+  /** True when nothing is handed on (dry-run). */
+  readonly outbox: boolean;
+  send(delivery: Delivery): Promise<ProviderResult>;
+}
+
+export interface RetryPolicy {
+  /** Attempts in all, the first included. */
+  attempts: number;
+  baseMs: number;
+  maxMs: number;
+}
+
+export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 1_000, maxMs: 60_000 };
+
+/** How long an attempt may hold a delivery before its outcome counts as unknown. */
+export const SEND_LEASE_MS = 120_000;
+/** A queued delivery overdue by this much has lost its process: the sweep takes it. */
+export const RECOVERY_GRACE_MS = 30_000;
+
+/** The outbox provider: what every sender uses when no account is configured. */
+export const OUTBOX_PROVIDER: Provider = {
+  name: 'outbox',
+  outbox: true,
+  send: async (delivery) => ({ status: 'sent', providerMessageId: `outbox:${delivery._id}` }),
+};
+
+export function backoffMs(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random: () => number = Math.random): number {
+  const exponential = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
+  // ±20 % so that many deliveries failing together do not retry together.
+  const jittered = exponential * (0.8 + 0.4 * random());
+  return Math.round(Math.min(Math.max(jittered, retryAfterMs ?? 0), 10 * policy.maxMs));
+}
+
+export interface DeliverOptions {
+  retry?: RetryPolicy;
+  /** Stops waiting between attempts (the node is closing): the delivery stays queued for the sweep. */
+  signal?: AbortSignal;
+  now?: () => Date;
+}
+
+export class Outbox {
+  constructor(private readonly store: Store) {}
+
+  private get deliveries() {
+    return this.store.collection<Delivery>(COLLECTIONS.deliveries);
+  }
+
+  get(id: string): Promise<Delivery | null> {
+    return this.deliveries.findOne({ _id: id });
+  }
+
+  /** Records a new delivery; if its key is taken, returns the one already there instead. */
+  async create(delivery: Delivery): Promise<{ created: boolean; delivery: Delivery }> {
+    try {
+      await this.deliveries.insertOne(delivery);
+      return { created: true, delivery };
+    } catch (err) {
+      if (!(err instanceof DuplicateKeyError)) throw err;
+      const existing = await this.get(delivery._id);
+      if (!existing) throw err;
+      return { created: false, delivery: existing };
+    }
+  }
+
+  /** Sends a queued delivery, retrying transient failures; resolves with its final (or, if aborted, queued) record. */
+  async deliver(id: string, provider: Provider, options: DeliverOptions = {}): Promise<Delivery | null> {
+    const policy = options.retry ?? DEFAULT_RETRY;
+    const now = options.now ?? (() => new Date());
+    for (;;) {
+      const after = await this.attempt(id, provider, policy, now());
+      if (!after || after.status !== 'queued') return after;
+      const delay = after.dueAt.getTime() - now().getTime();
+      if (delay > 0 && !(await sleep(delay, options.signal))) return after;
+    }
+  }
+
+  /** One attempt, if the delivery is queued and due. Returns the record afterwards (null if there is none). */
+  async attempt(id: string, provider: Provider, policy: RetryPolicy, now: Date): Promise<Delivery | null> {
+    const claimed = await this.deliveries.findOneAndUpdate(
+      { _id: id, status: 'queued', dueAt: { $lte: now } },
+      { $set: { status: 'sending', leaseUntil: new Date(now.getTime() + SEND_LEASE_MS), updatedAt: now }, $inc: { attempts: 1 } },
+      { returnDocument: 'after' },
+    );
+    if (!claimed) return this.get(id);
+    let result: ProviderResult;
+    try {
+      result = await provider.send(claimed);
+    } catch (err) {
+      // A provider adapter that throws has a bug or met something it did not expect: fail once, clearly.
+      result = { status: 'failed', error: { code: 'PROVIDER_ERROR', message: err instanceof Error ? err.message : String(err) } };
+    }
+    const at = new Date();
+    if (result.status === 'sent') {
+      return this.settle(claimed, {
+        status: 'sent',
+        sentAt: at,
+        providerMessageId: result.providerMessageId,
+        ...(result.results ? { results: result.results } : {}),
+      });
+    }
+    if (result.status === 'retry' && claimed.attempts < policy.attempts) {
+      return this.settle(claimed, {
+        status: 'queued',
+        error: result.error,
+        dueAt: new Date(at.getTime() + backoffMs(policy, claimed.attempts, result.retryAfterMs)),
+      });
+    }
+    const reason: NotSentReason = result.status === 'failed' ? (result.reason ?? 'provider-rejected') : 'provider-unavailable';
+    return this.settle(claimed, { status: 'failed', reason, detail: result.error.message, error: result.error });
+  }
+
+  /** Ends a delivery without sending it (its journey ended meanwhile, say). */
+  async skip(id: string, reason: NotSentReason, detail: string): Promise<Delivery | null> {
+    const current = await this.get(id);
+    if (!current || current.status !== 'queued') return current;
+    return this.settle(current, { status: 'skipped', reason, detail });
+  }
+
+  /**
+   * A sender's sweep after a restart or a lost process: sends what was left queued, and
+   * fails what was left mid-send. Returns how many of each.
+   */
+  async recover(node: string, provider: Provider, options: DeliverOptions = {}): Promise<{ resent: number; unknown: number }> {
+    const now = (options.now ?? (() => new Date()))();
+    const stale: Delivery[] = [];
+    for await (const d of this.deliveries.find(
+      { node, status: 'sending', leaseUntil: { $lt: now } },
+      { limit: 500 },
+    )) stale.push(d);
+    let unknown = 0;
+    for (const d of stale) {
+      const ended = await this.settle(d, {
+        status: 'failed',
+        reason: 'unknown-outcome',
+        detail: `the process sending it stopped after handing it to ${d.provider}; it may or may not have gone out, so it is not sent again`,
+      });
+      if (ended?.status === 'failed') unknown += 1;
+    }
+    const queued: string[] = [];
+    for await (const d of this.deliveries.find(
+      { node, status: 'queued', dueAt: { $lte: new Date(now.getTime() - RECOVERY_GRACE_MS) } },
+      { limit: 500, projection: { _id: 1 } },
+    )) queued.push(d._id);
+    let resent = 0;
+    for (const id of queued) {
+      const after = await this.deliver(id, provider, options);
+      if (after?.status === 'sent') resent += 1;
+    }
+    return { resent, unknown };
+  }
+
+  /** Writes an outcome if the delivery is still as it was read (status and attempt); gives back its cap slot if it did not go out. */
+  private async settle(from: Delivery, change: Partial<Delivery>): Promise<Delivery | null> {
+    const at = new Date();
+    const unset: Record<string, ''> = { leaseUntil: '' };
+    if (change.status === 'sent') unset.error = '';
+    const after = await this.deliveries.findOneAndUpdate(
+      { _id: from._id, status: from.status, attempts: from.attempts },
+      { $set: { ...change, updatedAt: at }, $unset: unset },
+      { returnDocument: 'after' },
+    );
+    if (after && (after.status === 'failed' || after.status === 'skipped') && after.capReservedAt) {
+      await releaseSlot(this.store, after.channel, after.profileId, after.capReservedAt);
+    }
+    return after ?? this.get(from._id);
+  }
+}
+
+/** Resolves true after `ms`, or false as soon as `signal` aborts. */
+function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
+  if (signal?.aborted) return Promise.resolve(false);
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      signal?.removeEventListener('abort', onAbort);
+      resolve(true);
+    }, ms);
+    const onAbort = () => {
+      clearTimeout(timer);
+      resolve(false);
+    };
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+}
