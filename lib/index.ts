@@ -132,3 +132,4 @@ export { emailAddress, isEmailAddress } from './channels/email/address.js';
 export { classify as classifySmtpError, smtpProvider, type EmailContent, type SmtpAccount } from './channels/email/smtp.js';
 export { addTracking, PIXEL_GIF, recordClick, recordOpen, TRACKING_PATHS, trackingUrl, unsubscribe, type LinkBase } from './channels/email/tracking.js';
 export { emailChannel, type EmailField, type EmailTracking } from './channels/email/channel.js';
+export { CHANNEL_FIELDS, channelTemplates, type ChannelField } from './channels/fields.js';

@@ -3,7 +3,7 @@
 // only place Node-RED looks), and flows/ copied to examples/ (the only folder Node-RED
 // offers under Import > Examples).
 import { spawnSync } from 'node:child_process';
-import { cpSync, existsSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { cpSync, existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -23,9 +23,24 @@ for (const name of readdirSync(at('nodes'))) {
   if (!statSync(source).isDirectory() || !existsSync(join(source, `${name}.html`))) continue;
   const target = at('dist/nodes', name);
   cpSync(join(source, `${name}.html`), join(target, `${name}.html`));
-  if (existsSync(join(source, 'locales'))) cpSync(join(source, 'locales'), join(target, 'locales'), { recursive: true });
+  if (existsSync(join(source, 'locales'))) {
+    cpSync(join(source, 'locales'), join(target, 'locales'), { recursive: true });
+    addSharedMessages(join(target, 'locales'), name);
+  }
   cpSync(at('icons'), join(target, 'icons'), { recursive: true });
 }
 
 cpSync(at('flows'), at('examples'), { recursive: true });
+
+// Node-RED reads each node's messages from its own locale file only: the strings every
+// node shares (nodes/shared/locales) are merged into each, the node's own keys first.
+function addSharedMessages(locales, name) {
+  for (const lang of readdirSync(locales)) {
+    const shared = at('nodes/shared/locales', lang, 'journeys.json');
+    const own = join(locales, lang, `${name}.json`);
+    if (!existsSync(shared) || !existsSync(own)) continue;
+    const merged = { ...JSON.parse(readFileSync(shared, 'utf8')), ...JSON.parse(readFileSync(own, 'utf8')) };
+    writeFileSync(own, `${JSON.stringify(merged, null, 2)}\n`);
+  }
+}
 console.log('build: dist/ and examples/ ready');

@@ -15,6 +15,7 @@ interface JourneyStoreDef extends NodeDef {
   backend?: 'embedded' | 'mongodb';
   directory?: string;
   database?: string;
+  publicUrl?: string;
 }
 
 interface Credentials {
@@ -105,6 +106,8 @@ export = function (RED: NodeAPI): void {
       inFlight.follow(instanceId, node.id, () => completions.add(instanceId));
     };
 
+    node.publicUrl = () => publicUrlOf(RED, def);
+
     node.register = (user: Node) => {
       users.add(user);
     };
@@ -155,4 +158,13 @@ function storeConfig(RED: NodeAPI, def: JourneyStoreDef, credentials: Credential
   const userDir = (RED.settings as { userDir?: string }).userDir ?? process.cwd();
   const directory = def.directory?.trim() || 'journeys-store';
   return { kind: 'embedded', directory: isAbsolute(directory) ? directory : resolve(join(userDir, directory)) };
+}
+
+/** Where people reach this Node-RED's HTTP endpoints (tracking links, webhooks): as set, else this machine's own address. */
+function publicUrlOf(RED: NodeAPI, def: JourneyStoreDef): string {
+  const set = def.publicUrl?.trim();
+  if (set) return set.replace(/\/+$/, '');
+  const settings = RED.settings as { uiPort?: number; httpNodeRoot?: string | false };
+  const root = typeof settings.httpNodeRoot === 'string' ? settings.httpNodeRoot : '/';
+  return `http://localhost:${settings.uiPort ?? 1880}${root}`.replace(/\/+$/, '');
 }

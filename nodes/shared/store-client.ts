@@ -8,6 +8,8 @@ import type { Node, NodeAPI } from './red.js';
 export interface JourneyStoreConfigNode extends Node {
   /** The open store; opens (or re-tries opening) it on first use. */
   getStore(): Promise<Store>;
+  /** The public URL of Node-RED's HTTP root (no trailing slash), for links put in messages. */
+  publicUrl(): string;
   register(user: Node): void;
   deregister(user: Node): void;
   /** The store's durable waits (starting its Agenda on first use). */
