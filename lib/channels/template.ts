@@ -74,7 +74,7 @@ function checkAst(field: string, source: string): void {
 
 const line = (node: AstNode): number | undefined => (node.lineno === undefined ? undefined : node.lineno + 1);
 
-/** nunjucks reports "(unknown path) [Line 3, Column 7]\n  cause": keep the line and the cause. */
+/** nunjucks reports "(unknown path) [Line 2, Column 7]\n  cause", counting lines from 0: keep the line (from 1) and the cause. */
 function fromNunjucks(field: string, err: unknown): TemplateError {
   if (err instanceof TemplateError) return err;
   const message = err instanceof Error ? err.message : String(err);
@@ -83,7 +83,7 @@ function fromNunjucks(field: string, err: unknown): TemplateError {
     .replace(/^\(unknown path\)\s*(\[Line \d+, Column \d+\])?\s*/, '')
     .replace(/^Error: /, '')
     .trim();
-  return new TemplateError(field, cause || message, where ? Number(where[1]) : undefined);
+  return new TemplateError(field, cause || message, where ? Number(where[1]) + 1 : undefined);
 }
 
 export class CompiledTemplate {

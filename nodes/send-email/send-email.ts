@@ -74,11 +74,17 @@ function registerTracking(RED: NodeAPI): void {
     const genuine = verifyLink(await signingKey(store), token);
     return genuine ? { store, claim: genuine } : null;
   }
-  const page = (res: Response, status: number, key: string) =>
+  const page = (res: Response, status: number, key: 'link-invalid' | 'unavailable' | 'unsubscribe-confirm' | 'unsubscribed') => {
+    // The confirmation posts back to its own URL: the RFC 8058 POST and the button do the same thing.
+    const form = key === 'unsubscribe-confirm' ? `<form method="post"><button type="submit">${escapeHtml(RED._('send-email.pages.unsubscribe-button'))}</button></form>` : '';
     res
       .status(status)
       .set({ 'Content-Type': 'text/html; charset=utf-8', 'Cache-Control': 'no-store', 'X-Robots-Tag': 'noindex' })
-      .send(RED._(`send-email.pages.${key}`));
+      .send(
+        `<!doctype html><html><head><meta charset="utf-8"><meta name="viewport" content="width=device-width"><title>${escapeHtml(RED._('send-email.pages.title'))}</title></head>` +
+          `<body style="font-family:sans-serif;max-width:32em;margin:4em auto"><p>${escapeHtml(RED._(`send-email.pages.${key}`))}</p>${form}</body></html>`,
+      );
+  };
   const param = (req: Request) => String(req.params.token ?? '');
 
   RED.httpNode.get(`${TRACKING_PATHS.open}:token`, (req: Request, res: Response) => {
@@ -117,3 +123,5 @@ function registerTracking(RED: NodeAPI): void {
       .catch(() => page(res, 503, 'unavailable'));
   });
 }
+
+const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);

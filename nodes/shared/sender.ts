@@ -135,7 +135,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
     const spec = parts.channelSpec(user);
 
     /** Sends for one msg; returns what to put out, or nothing when the msg is held for quiet hours. */
-    const sendFor = async (msg: NodeMessage): Promise<{ out: Array<NodeMessage | null>; error?: Error } | null> => {
+    const sendFor = async (msg: NodeMessage, resumed = false): Promise<{ out: Array<NodeMessage | null>; error?: Error } | null> => {
       const profileId = profileIdOf(msg);
       if (!profileId) throw codedError(RED._(`${prefix}.errors.no-profile`), 'NO_PROFILE');
       const journey: JourneyOnMsg = typeof msg.journey === 'object' && msg.journey !== null ? (msg.journey as JourneyOnMsg) : {};
@@ -149,7 +149,8 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
         node: node.id,
         provider,
         templates,
-        policy,
+        // A send resumed when quiet hours ended is not held again by a clock at the boundary.
+        policy: resumed ? { ...policy, quietHours: undefined } : policy,
         profileId,
         instanceId,
         journey: typeof journey.name === 'string' ? journey.name : null,
@@ -217,7 +218,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
       const msg = await resumedMessage(RED, await user.store(), instance, snapshot);
       user.config.followInstance(instance._id);
       try {
-        emit((out) => node.send(out as NodeMessage[]), await sendFor(msg));
+        emit((out) => node.send(out as NodeMessage[]), await sendFor(msg, true));
       } catch (err) {
         node.error(err, msg);
       }

@@ -1,0 +1,63 @@
+/**
+ * A real SMTP server in the test process (the smtp-server package): it takes what
+ * nodemailer sends over a TCP socket on 127.0.0.1 and keeps each message, parsed. It can
+ * be told to refuse (4xx or 5xx) the next messages, to test retries and failures.
+ */
+import type { AddressInfo } from 'node:net';
+import { simpleParser, type ParsedMail } from 'mailparser';
+import { SMTPServer } from 'smtp-server';
+
+export interface Received {
+  from: string;
+  to: string[];
+  mail: ParsedMail;
+  raw: string;
+}
+
+export class TestSmtpServer {
+  readonly received: Received[] = [];
+  /** SMTP reply codes to answer the next messages' DATA with, in order (e.g. 451, 550). */
+  readonly refuseNext: number[] = [];
+  private server: SMTPServer | null = null;
+  port = 0;
+
+  async start(): Promise<this> {
+    this.server = new SMTPServer({
+      authOptional: true,
+      disabledCommands: ['STARTTLS'],
+      logger: false,
+      onData: (stream, session, callback) => {
+        const chunks: Buffer[] = [];
+        stream.on('data', (chunk: Buffer) => chunks.push(chunk));
+        stream.on('end', () => {
+          const refusal = this.refuseNext.shift();
+          if (refusal) return callback(Object.assign(new Error(`refused by the test (${refusal})`), { responseCode: refusal }));
+          const raw = Buffer.concat(chunks).toString('utf8');
+          void simpleParser(raw).then(
+            (mail) => {
+              this.received.push({
+                from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
+                to: session.envelope.rcptTo.map((r) => r.address),
+                mail,
+                raw,
+              });
+              callback();
+            },
+            (err: Error) => callback(err),
+          );
+        });
+      },
+    });
+    await new Promise<void>((resolve, reject) => {
+      this.server!.once('error', reject);
+      this.server!.listen(0, '127.0.0.1', () => resolve());
+    });
+    this.port = ((this.server as unknown as { server: { address(): AddressInfo } }).server.address()).port;
+    return this;
+  }
+
+  async stop(): Promise<void> {
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+    this.server = null;
+  }
+}
