@@ -30,6 +30,12 @@ for (const name of readdirSync(at('nodes'))) {
   cpSync(at('icons'), join(target, 'icons'), { recursive: true });
 }
 
+// A plugin's editor script sits beside its compiled .js, like a node's.
+for (const name of readdirSync(at('plugins'))) {
+  const html = at('plugins', name, `${name}.html`);
+  if (existsSync(html)) cpSync(html, at('dist/plugins', name, `${name}.html`));
+}
+
 cpSync(at('flows'), at('examples'), { recursive: true });
 
 // Node-RED reads each node's messages from its own locale file only: the strings every

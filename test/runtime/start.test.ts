@@ -37,13 +37,21 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
     const sets = (nodes.json as Array<{ module: string; types: string[]; enabled: boolean; err?: string }>).filter(
       (s) => s.module === 'node-red-contrib-journeys',
     );
-    expect(sets.flatMap((s) => s.types).sort()).to.deep.equal(['event-in', 'journey-split', 'journey-store', 'profile-merge', 'segment', 'track', 'wait']);
+    expect(sets.flatMap((s) => s.types).sort()).to.deep.equal(
+      ['email-account', 'event-in', 'journey-split', 'journey-store', 'profile-merge', 'segment', 'send-email', 'track', 'wait'],
+    );
     for (const set of sets) expect(set, JSON.stringify(set)).to.include({ enabled: true }).and.not.have.property('err');
     const editor = await red!.request('GET', '/nodes', undefined, { accept: 'text/html' });
     expect(editor.text).to.match(/category:\s*['"]journeys['"]/);
     expect(editor.text).to.include('data-help-name="event-in"');
     expect(editor.text).to.include('data-help-name="journey-split"');
     expect(editor.text).to.include('data-help-name="segment"');
+    expect(editor.text).to.include('data-help-name="send-email"');
+    // The editor code the senders share comes as a plugin, loaded before the nodes.
+    const plugins = await red!.request('GET', '/plugins', undefined, { accept: 'application/json' });
+    expect((plugins.json as Array<{ id: string; enabled: boolean }>).map((p) => p.id)).to.include('node-red-contrib-journeys/journeys-editor');
+    const pluginScripts = await red!.request('GET', '/plugins', undefined, { accept: 'text/html' });
+    expect(pluginScripts.text).to.include('window.JourneysEditor');
     expect(red!.output()).to.not.match(/\[error\]/);
   });
 
