@@ -1,0 +1,130 @@
+/**
+ * The send-email dialog in a real editor: a real Node-RED process and Debian's Chromium
+ * driven by playwright-core. Checks that the shared sender rows (from the journeys-editor
+ * plugin, loaded before the nodes) appear with the node's values and are saved, and that
+ * Preview renders the dialog's templates through the runtime, or shows where one fails.
+ */
+import { expect } from 'chai';
+import { existsSync } from 'node:fs';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { chromium, type Browser, type Page } from 'playwright-core';
+import { nodeRedPackage } from '../support/node-red.js';
+import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+
+const root = resolve(__dirname, '../../..');
+const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
+
+const FLOW = [
+  { id: 'tab1', type: 'tab', label: 'Senders' },
+  { id: 'store1', type: 'journey-store', name: '', backend: 'embedded', directory: 'journeys-store', database: 'journeys' },
+];
+
+describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, function () {
+  this.timeout(180_000);
+  let userDir: string;
+  let red: RunningNodeRed | undefined;
+  let browser: Browser | undefined;
+  let page: Page;
+  const pageErrors: string[] = [];
+
+  before(async function () {
+    if (!existsSync(chromiumPath)) {
+      throw new Error(`no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM to a Chromium executable.`);
+    }
+    userDir = await mkdtemp(join(tmpdir(), 'journeys-sender-editor-'));
+    await writeFile(join(userDir, 'flows.json'), JSON.stringify(FLOW));
+    red = await startNodeRed(userDir);
+    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    page = await browser.newPage({ viewport: { width: 1600, height: 1200 } });
+    page.on('pageerror', (err) => pageErrors.push(err.message));
+    // Node-RED catches a dialog's oneditprepare errors and logs them to the console.
+    page.on('console', (m) => {
+      // (The editor also asks the internet for things, which this machine cannot reach: not our errors.)
+      if (m.type() === 'error' && !m.text().startsWith('Failed to load resource')) pageErrors.push(m.text());
+    });
+    await page.goto(`${red.url}/`);
+    await page.waitForFunction(
+      () => {
+        const RED = (window as any).RED;
+        return !!(RED && RED.nodes && RED.nodes.getType('send-email') && RED.nodes.node('store1') && RED.workspaces.active());
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
+  });
+
+  after(async () => {
+    await browser?.close();
+    await red?.stop();
+    if (userDir) await rm(userDir, { recursive: true, force: true });
+  });
+
+  it('adds a node with the shared defaults, shows and saves the consent, cap and quiet-hours rows', async () => {
+    const defaults = await page.evaluate(() => {
+      const RED = (window as any).RED;
+      const d = RED.nodes.getType('send-email').defaults;
+      return { consent: d.consent?.value, cap: d.cap?.value, quietStart: d.quietStart?.value, quietEnd: d.quietEnd?.value };
+    });
+    expect(defaults).to.deep.equal({ consent: 'opt-in', cap: false, quietStart: '21:00', quietEnd: '08:00' });
+
+    await page.evaluate(() => {
+      const RED = (window as any).RED;
+      RED.view.importNodes(
+        [{ id: 'mail1', type: 'send-email', x: 300, y: 120, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
+        { generateIds: false, touchImport: true, notify: false },
+      );
+      RED.editor.edit(RED.nodes.node('mail1'));
+    });
+    await page.locator('#node-dialog-ok').waitFor({ state: 'visible' });
+    const dialog = await page.evaluate(() => ({ editor: !!(window as any).JourneysEditor, html: document.querySelector('#journeys-sender-policy')?.outerHTML ?? 'none' }));
+    expect(dialog.editor, JSON.stringify(dialog)).to.equal(true);
+    expect(dialog.html, JSON.stringify(dialog)).to.contain("node-input-consent");
+    await page.locator('#node-input-consent').waitFor({ state: 'visible' });
+    expect(await page.locator('#node-input-capMax').isVisible()).to.equal(false); // shown once the cap is ticked
+    await page.locator('#node-input-consent').selectOption('opt-out');
+    await page.locator('#node-input-cap').check();
+    await page.locator('#node-input-capMax').fill('2');
+    await page.locator('#node-input-capPeriod').fill('3');
+    await page.locator('#node-input-capUnit').selectOption('hours');
+    await page.locator('#node-input-quiet').check();
+    await page.locator('#node-input-quietStart').fill('22:00');
+    await page.locator('#node-input-quietEnd').fill('07:30');
+    await page.locator('#node-input-defaultZone').fill('Europe/Berlin');
+    await page.locator('#node-input-subject').fill('Hi {{ profile.traits.firstName }} on {{ profile.traits.plan }}');
+
+    // Preview renders the dialog's templates through the runtime for the sample profile (Ada, plan pro).
+    await page.locator('#journeys-preview-run').click();
+    await page.locator('.journeys-preview-field[data-field="subject"]').getByText('Hi Ada on pro').waitFor({ timeout: 10_000 });
+    await mkdir(join(root, 'test-artifacts'), { recursive: true });
+    await page.screenshot({ path: join(root, 'test-artifacts/send-email-editor.png') });
+
+    // A broken template: the preview names the field and the line.
+    await page.locator('#node-input-subject').fill('Hi {{ profile.traits.firstName() }}');
+    await page.locator('#journeys-preview-run').click();
+    await page.locator('.journeys-preview-error').getByText(/^subject(, line \d+)?: Unable to call/).waitFor({ timeout: 10_000 });
+    await page.locator('#node-input-subject').fill('Hi {{ profile.traits.firstName }}');
+
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('#node-input-consent').waitFor({ state: 'detached' });
+    const saved = await page.evaluate(() => {
+      const n = (window as any).RED.nodes.node('mail1');
+      return { consent: n.consent, cap: n.cap, capMax: n.capMax, capPeriod: n.capPeriod, capUnit: n.capUnit, quiet: n.quiet, quietStart: n.quietStart, quietEnd: n.quietEnd, defaultZone: n.defaultZone, subject: n.subject, valid: n.valid };
+    });
+    expect(saved).to.deep.equal({
+      consent: 'opt-out',
+      cap: true,
+      capMax: '2',
+      capPeriod: '3',
+      capUnit: 'hours',
+      quiet: true,
+      quietStart: '22:00',
+      quietEnd: '07:30',
+      defaultZone: 'Europe/Berlin',
+      subject: 'Hi {{ profile.traits.firstName }}',
+      valid: true,
+    });
+    expect(pageErrors).to.deep.equal([]);
+  });
+});
