@@ -117,6 +117,7 @@ export { CAP_LIMITS, capProblem, releaseSlot, reserveSlot, type CapDecision, typ
 export {
   backoffMs,
   DEFAULT_RETRY,
+  leaseMs,
   Outbox,
   OUTBOX_PROVIDER,
   RECOVERY_GRACE_MS,

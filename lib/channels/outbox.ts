@@ -21,13 +21,17 @@ import { DuplicateKeyError } from '../store/port.js';
 export type ProviderResult =
   | { status: 'sent'; providerMessageId: string; results?: Delivery['results']; badAddresses?: string[] }
   | { status: 'retry'; error: DeliveryError; retryAfterMs?: number }
-  | { status: 'failed'; error: DeliveryError; reason?: NotSentReason; badAddresses?: string[] };
+  | { status: 'failed'; error: DeliveryError; reason?: NotSentReason; badAddresses?: string[] }
+  /** The provider may or may not have taken it (a connection lost mid-send): never retried. */
+  | { status: 'unknown'; error: DeliveryError };
 
 /** A channel's way out: SMTP, Twilio, FCM, or the outbox that records and sends nothing. */
 export interface Provider {
   readonly name: string;
   /** True when nothing is handed on (dry-run). */
   readonly outbox: boolean;
+  /** How long one send may take at most before it gives up (its lease is longer). */
+  readonly timeoutMs?: number;
   send(delivery: Delivery): Promise<ProviderResult>;
 }
 
@@ -40,10 +44,13 @@ export interface RetryPolicy {
 
 export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 1_000, maxMs: 60_000 };
 
-/** How long an attempt may hold a delivery before its outcome counts as unknown. */
+/** How long an attempt may hold a delivery before its outcome counts as unknown, for a provider that names no timeout. */
 export const SEND_LEASE_MS = 120_000;
-/** A queued delivery overdue by this much has lost its process: the sweep takes it. */
-export const RECOVERY_GRACE_MS = 30_000;
+/** A queued delivery overdue by this much has lost its process: the sweep takes it (the claim is atomic, so a live process racing it is harmless). */
+export const RECOVERY_GRACE_MS = 5_000;
+
+/** A send's lease: comfortably past the provider's own timeout, so a slow send is never taken for a lost one. */
+export const leaseMs = (provider: Provider): number => (provider.timeoutMs ? 4 * provider.timeoutMs + 5_000 : SEND_LEASE_MS);
 
 /** The outbox provider: what every sender uses when no account is configured. */
 export const OUTBOX_PROVIDER: Provider = {
@@ -106,7 +113,7 @@ export class Outbox {
   async attempt(id: string, provider: Provider, policy: RetryPolicy, now: Date): Promise<Delivery | null> {
     const claimed = await this.deliveries.findOneAndUpdate(
       { _id: id, status: 'queued', dueAt: { $lte: now } },
-      { $set: { status: 'sending', leaseUntil: new Date(now.getTime() + SEND_LEASE_MS), updatedAt: now }, $inc: { attempts: 1 } },
+      { $set: { status: 'sending', leaseUntil: new Date(now.getTime() + leaseMs(provider)), updatedAt: now }, $inc: { attempts: 1 } },
       { returnDocument: 'after' },
     );
     if (!claimed) return this.get(id);
@@ -133,7 +140,8 @@ export class Outbox {
         dueAt: new Date(at.getTime() + backoffMs(policy, claimed.attempts, result.retryAfterMs)),
       });
     }
-    const reason: NotSentReason = result.status === 'failed' ? (result.reason ?? 'provider-rejected') : 'provider-unavailable';
+    const reason: NotSentReason =
+      result.status === 'failed' ? (result.reason ?? 'provider-rejected') : result.status === 'unknown' ? 'unknown-outcome' : 'provider-unavailable';
     return this.settle(claimed, { status: 'failed', reason, detail: result.error.message, error: result.error });
   }
 

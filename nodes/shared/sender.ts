@@ -61,7 +61,7 @@ export interface SenderParts<F extends string> {
 export type BadgeKey = 'sent' | 'skipped' | 'failed';
 
 /** How often a sender looks for deliveries a stopped process left behind. */
-const RECOVERY_EVERY_MS = 60_000;
+const RECOVERY_EVERY_MS = 15_000;
 
 export type Sources<F extends string> = Record<F, { source: string; kind: TemplateKind }>;
 

@@ -18,10 +18,13 @@ export class TestSmtpServer {
   readonly received: Received[] = [];
   /** SMTP reply codes to answer the next messages' DATA with, in order (e.g. 451, 550). */
   readonly refuseNext: number[] = [];
+  /** Takes this many next messages whole but never answers them: the sender cannot know they arrived. */
+  stallNext = 0;
   private server: SMTPServer | null = null;
   port = 0;
 
-  async start(): Promise<this> {
+  /** Listens on `port` when given (a restarted test server keeps its address). */
+  async start(port = 0): Promise<this> {
     this.server = new SMTPServer({
       authOptional: true,
       disabledCommands: ['STARTTLS'],
@@ -33,6 +36,8 @@ export class TestSmtpServer {
           const refusal = this.refuseNext.shift();
           if (refusal) return callback(Object.assign(new Error(`refused by the test (${refusal})`), { responseCode: refusal }));
           const raw = Buffer.concat(chunks).toString('utf8');
+          const stall = this.stallNext > 0;
+          if (stall) this.stallNext -= 1;
           void simpleParser(raw).then(
             (mail) => {
               this.received.push({
@@ -41,7 +46,7 @@ export class TestSmtpServer {
                 mail,
                 raw,
               });
-              callback();
+              if (!stall) callback();
             },
             (err: Error) => callback(err),
           );
@@ -50,7 +55,7 @@ export class TestSmtpServer {
     });
     await new Promise<void>((resolve, reject) => {
       this.server!.once('error', reject);
-      this.server!.listen(0, '127.0.0.1', () => resolve());
+      this.server!.listen(port, '127.0.0.1', () => resolve());
     });
     this.port = ((this.server as unknown as { server: { address(): AddressInfo } }).server.address()).port;
     return this;

@@ -46,6 +46,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
   return {
     name: 'smtp',
     outbox: false,
+    timeoutMs: timeout,
     close: () => transport.close(),
     async send(delivery: Delivery): Promise<ProviderResult> {
       const content = delivery.content as EmailContent;
@@ -80,12 +81,15 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
 }
 
 /**
- * 4xx replies and connection trouble are transient; 5xx replies and bad credentials are
- * not. A 5xx to a recipient (550 mailbox unknown...) is a hard bounce.
+ * 4xx replies are transient; 5xx replies and bad credentials are not, and a 5xx to a
+ * recipient (550 mailbox unknown...) is a hard bounce. Of the failures without a reply,
+ * only those before the server could have taken anything (no connection, no greeting) are
+ * safe to retry: a connection lost or silent later may have delivered the message, so it
+ * is reported as unknown rather than risk sending it twice.
  */
 export function classify(err: unknown): ProviderResult {
-  const e = err as Error & { code?: string; responseCode?: number; command?: string; response?: string };
-  const message = e.response ? `${e.message}` : (e.message ?? String(err));
+  const e = err as Error & { code?: string; responseCode?: number; command?: string };
+  const message = e.message ?? String(err);
   if (typeof e.responseCode === 'number') {
     const code = `SMTP_${e.responseCode}`;
     if (e.responseCode >= 400 && e.responseCode < 500) return { status: 'retry', error: { code, message } };
@@ -94,7 +98,9 @@ export function classify(err: unknown): ProviderResult {
     return { status: 'failed', error: { code, message } };
   }
   if (e.code === 'EAUTH') return { status: 'failed', error: { code: 'SMTP_AUTH', message } };
-  if (e.code === 'ETLS' || e.code === 'EMESSAGE') return { status: 'failed', error: { code: `SMTP_${e.code.slice(1)}`, message } };
-  // ECONNECTION, ESOCKET, ETIMEDOUT, EDNS, ECONNREFUSED...: the server was not reached or went away.
-  return { status: 'retry', error: { code: 'SMTP_UNAVAILABLE', message } };
+  if (e.code === 'ETLS' || e.code === 'EMESSAGE' || e.code === 'EENVELOPE') return { status: 'failed', error: { code: `SMTP_${e.code.slice(1)}`, message } };
+  if (e.code === 'EDNS' || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection timeout|Greeting never received/i.test(message)) {
+    return { status: 'retry', error: { code: 'SMTP_UNAVAILABLE', message } };
+  }
+  return { status: 'unknown', error: { code: 'SMTP_CONNECTION_LOST', message } };
 }
