@@ -1,0 +1,275 @@
+/**
+ * The channel machinery in lib/ without Node-RED: templates and what they refuse, quiet
+ * hours, the frequency cap under concurrency, the outbox's exactly-once attempts and its
+ * recovery sweep, signed links, SMTP error classes (on both stores where a store is used).
+ */
+import { expect } from 'chai';
+import {
+  backoffMs,
+  channelTemplates,
+  classifySmtpError,
+  COLLECTIONS,
+  CompiledTemplate,
+  DEFAULT_RETRY,
+  deliveryKey,
+  MAX_RENDERED_CHARS,
+  Outbox,
+  quietHoursProblem,
+  quietUntil,
+  releaseSlot,
+  reserveSlot,
+  signingKey,
+  signLink,
+  TemplateError,
+  verifyLink,
+  type Delivery,
+  type Provider,
+  type ProviderResult,
+} from '../../lib/index.js';
+import { forEachStore } from '../support/stores.js';
+
+const scope = { profile: { traits: { firstName: 'Ada', tags: ['a', 'b'] } }, event: { name: 'signed_up' }, journey: { name: 'welcome' }, msg: {} };
+
+function templateError(source: string, kind: 'html' | 'text' = 'text'): TemplateError {
+  try {
+    new CompiledTemplate('body', source, kind).render(scope);
+  } catch (err) {
+    if (err instanceof TemplateError) return err;
+    throw err;
+  }
+  throw new Error(`no error for ${source}`);
+}
+
+describe('channel templates', () => {
+  it('render the profile, event and journey, escaping HTML only in HTML fields', () => {
+    const t = channelTemplates('email', {
+      subject: '{{ profile.traits.firstName }} & co',
+      html: '<b>{{ profile.traits.firstName }} & {{ "<i>" }}</b>{% for t in profile.traits.tags %}[{{ t }}]{% endfor %}',
+      text: '{{ event.name }} in {{ journey.name }}',
+    });
+    expect(t.render({ ...scope, profile: { traits: { firstName: 'A<b>', tags: ['x'] } } })).to.deep.equal({
+      subject: 'A<b> & co',
+      html: '<b>A&lt;b&gt; & &lt;i&gt;</b>[x]',
+      text: 'signed_up in welcome',
+    });
+  });
+
+  for (const [source, what] of [
+    ['{{ "".constructor.constructor("return process")().pid }}', '"constructor" cannot be looked up'],
+    ['{{ profile["__proto__"] }}', '"__proto__" cannot be looked up'],
+    ['{{ constructor }}', '"constructor" cannot be used'],
+    ['{% set k = "constructor" %}{{ profile[k] }}', 'only be looked up by a name written in the template'],
+    ['{{ profile.traits.prototype }}', '"prototype" cannot be looked up'],
+  ] as const) {
+    it(`refuse ${source} when compiled`, () => {
+      expect(() => new CompiledTemplate('subject', source, 'text'))
+        .to.throw(TemplateError)
+        .with.property('message')
+        .that.contains(what);
+    });
+  }
+
+  it('say the field, the line and the cause of a failure', () => {
+    const err = templateError('one\ntwo\n{{ profile.missing() }}');
+    expect(err.field).to.equal('body');
+    expect(err.line).to.equal(3);
+    expect(err.message).to.match(/^body, line 3: Unable to call `profile\["missing"\]`/);
+    expect(() => new CompiledTemplate('html', '{% if x %}open', 'html')).to.throw(TemplateError, /^html: .*endif/);
+  });
+
+  it('refuse to render more than the size limit', () => {
+    const err = templateError('{% for i in range(0, 200000) %}0123456789{% endfor %}');
+    expect(err.message).to.contain(`more than the ${MAX_RENDERED_CHARS.toLocaleString('en-US')} allowed`);
+  });
+});
+
+describe('quiet hours', () => {
+  const at = (iso: string) => new Date(iso);
+  it('defer to the end of an overnight window in the profile zone, and not outside it', () => {
+    const quiet = { start: '21:00', end: '08:00' };
+    // 22:30 in Berlin (UTC+1 in January) is quiet until 08:00 Berlin = 07:00 UTC the next day.
+    expect(quietUntil(at('2026-01-10T21:30:00Z'), quiet, 'Europe/Berlin')?.toISOString()).to.equal('2026-01-11T07:00:00.000Z');
+    // 06:00 Berlin: still quiet, until 08:00 the same day.
+    expect(quietUntil(at('2026-01-11T05:00:00Z'), quiet, 'Europe/Berlin')?.toISOString()).to.equal('2026-01-11T07:00:00.000Z');
+    expect(quietUntil(at('2026-01-11T12:00:00Z'), quiet, 'Europe/Berlin')).to.equal(null);
+    // The same instant is daytime in New York.
+    expect(quietUntil(at('2026-01-10T21:30:00Z'), quiet, 'America/New_York')).to.equal(null);
+  });
+  it('handle a window within one day, and refuse bad settings', () => {
+    expect(quietUntil(at('2026-06-01T12:30:00Z'), { start: '12:00', end: '14:00' }, 'UTC')?.toISOString()).to.equal('2026-06-01T14:00:00.000Z');
+    expect(quietUntil(at('2026-06-01T14:00:00Z'), { start: '12:00', end: '14:00' }, 'UTC')).to.equal(null);
+    expect(quietHoursProblem({ start: '25:00', end: '08:00' })).to.contain('HH:MM');
+    expect(quietHoursProblem({ start: '08:00', end: '08:00' })).to.contain('same time');
+  });
+});
+
+describe('retry backoff', () => {
+  it('doubles per attempt within ±20 %, up to the cap, and honours a longer Retry-After', () => {
+    const fixed = () => 0.5;
+    expect([1, 2, 3, 10].map((a) => backoffMs(DEFAULT_RETRY, a, undefined, fixed))).to.deep.equal([1_000, 2_000, 4_000, 60_000]);
+    expect(backoffMs(DEFAULT_RETRY, 1, 30_000, fixed)).to.equal(30_000);
+    expect(backoffMs(DEFAULT_RETRY, 1, undefined, () => 0)).to.equal(800);
+    expect(backoffMs(DEFAULT_RETRY, 1, undefined, () => 1)).to.equal(1_200);
+  });
+});
+
+describe('SMTP failures', () => {
+  const kind = (err: object) => classifySmtpError(Object.assign(new Error('x'), err));
+  it('retry what the server did not take, fail what it refused, and never guess about a lost connection', () => {
+    expect(kind({ responseCode: 451 }).status).to.equal('retry');
+    expect(kind({ responseCode: 554 })).to.include({ status: 'failed' });
+    expect(kind({ responseCode: 550, command: 'RCPT TO' })).to.include({ status: 'failed', reason: 'bounced' });
+    expect(kind({ responseCode: 535, code: 'EAUTH' })).to.deep.include({ status: 'failed' });
+    expect(kind({ code: 'ESOCKET', message: 'connect ECONNREFUSED 127.0.0.1:25' }).status).to.equal('retry');
+    expect(kind({ code: 'ETIMEDOUT', message: 'Connection timeout' }).status).to.equal('retry');
+    expect(kind({ code: 'ETIMEDOUT', message: 'Timeout' }).status).to.equal('unknown');
+    expect(kind({ code: 'ECONNECTION', message: 'Connection closed unexpectedly' }).status).to.equal('unknown');
+  });
+});
+
+/** A provider answering from a script, counting its calls. */
+function scripted(answers: ProviderResult[], delayMs = 0): Provider & { calls: number } {
+  const provider = {
+    name: 'scripted',
+    outbox: false,
+    calls: 0,
+    async send(): Promise<ProviderResult> {
+      provider.calls += 1;
+      if (delayMs) await new Promise((r) => setTimeout(r, delayMs));
+      return answers.shift() ?? { status: 'sent', providerMessageId: `id-${provider.calls}` };
+    },
+  };
+  return provider;
+}
+
+function queued(id: string, at = new Date(), extra: Partial<Delivery> = {}): Delivery {
+  return {
+    _id: id,
+    channel: 'email',
+    node: 'n1',
+    journey: 'welcome',
+    instanceId: 'i1',
+    profileId: 'p1',
+    variant: null,
+    to: ['p1@example.com'],
+    content: { subject: 's', html: '', text: 't' },
+    status: 'queued',
+    outbox: false,
+    provider: 'scripted',
+    attempts: 0,
+    dueAt: at,
+    opens: 0,
+    clicks: 0,
+    createdAt: at,
+    updatedAt: at,
+    ...extra,
+  };
+}
+
+const fast = { attempts: 3, baseMs: 10, maxMs: 50 };
+
+forEachStore((ctx) => {
+  describe('the outbox', () => {
+    it('keys a delivery by instance, node and channel, and finds the first when the key comes again', async () => {
+      const outbox = new Outbox(ctx.store);
+      const id = deliveryKey('email', 'n1', 'i1', 'msg-1');
+      expect(id).to.equal(deliveryKey('email', 'n1', 'i1', 'msg-2'));
+      expect(deliveryKey('email', 'n1', null, 'msg-1')).to.not.equal(deliveryKey('email', 'n1', null, 'msg-2'));
+      expect((await outbox.create(queued(id))).created).to.equal(true);
+      const again = await outbox.create(queued(id, new Date(), { content: { subject: 'other' } }));
+      expect(again.created).to.equal(false);
+      expect(again.delivery.content.subject).to.equal('s');
+    });
+
+    it('sends once when two loops race for the same delivery', async () => {
+      const outbox = new Outbox(ctx.store);
+      await outbox.create(queued('race'));
+      const provider = scripted([], 50);
+      const [a, b] = await Promise.all([outbox.deliver('race', provider, { retry: fast }), outbox.deliver('race', provider, { retry: fast })]);
+      expect(provider.calls).to.equal(1);
+      // The loser sends nothing and sees the winner's attempt, in flight or done.
+      expect([a?.status, b?.status]).to.include('sent');
+      expect([a?.status, b?.status].filter((s) => s !== 'sent' && s !== 'sending')).to.deep.equal([]);
+      expect(await outbox.get('race')).to.include({ status: 'sent', attempts: 1 });
+    });
+
+    it('retries transient failures with backoff, then fails once the attempts are spent; fails permanent ones at once', async () => {
+      const outbox = new Outbox(ctx.store);
+      await outbox.create(queued('t1'));
+      const flaky = scripted([{ status: 'retry', error: { code: 'X', message: 'busy' } }]);
+      expect(await outbox.deliver('t1', flaky, { retry: fast })).to.include({ status: 'sent', attempts: 2 });
+
+      await outbox.create(queued('t2'));
+      const down = scripted(Array.from({ length: 5 }, () => ({ status: 'retry' as const, error: { code: 'X', message: 'down' } })));
+      const spent = await outbox.deliver('t2', down, { retry: fast });
+      expect(spent).to.include({ status: 'failed', reason: 'provider-unavailable', attempts: 3, detail: 'down' });
+      expect(down.calls).to.equal(3);
+
+      await outbox.create(queued('t3'));
+      const refuses = scripted([{ status: 'failed', error: { code: 'BAD', message: 'no such number' }, reason: 'bad-address' }]);
+      expect(await outbox.deliver('t3', refuses, { retry: fast })).to.include({ status: 'failed', reason: 'bad-address', attempts: 1 });
+    });
+
+    it('leaves a delivery queued when its loop is stopped between attempts, for the sweep to finish', async () => {
+      const outbox = new Outbox(ctx.store);
+      await outbox.create(queued('stop'));
+      const stop = new AbortController();
+      const provider = scripted([{ status: 'retry', error: { code: 'X', message: 'busy' }, retryAfterMs: 60_000 }]);
+      setTimeout(() => stop.abort(), 50);
+      expect(await outbox.deliver('stop', provider, { retry: fast, signal: stop.signal })).to.include({ status: 'queued', attempts: 1 });
+    });
+
+    it('sweeps: sends what a dead process left queued, and settles what it left mid-send as unknown without sending it', async () => {
+      const outbox = new Outbox(ctx.store);
+      const longAgo = new Date(Date.now() - 60_000);
+      await outbox.create(queued('left-queued', longAgo, { attempts: 1 }));
+      await outbox.create(queued('left-sending', longAgo, { status: 'sending', attempts: 1, leaseUntil: new Date(Date.now() - 1_000) }));
+      await outbox.create(queued('still-sending', longAgo, { status: 'sending', attempts: 1, leaseUntil: new Date(Date.now() + 60_000) }));
+      await outbox.create(queued('other-node', longAgo, { node: 'n2' }));
+      const provider = scripted([]);
+      expect(await outbox.recover('n1', provider, { retry: fast })).to.deep.equal({ resent: 1, unknown: 1 });
+      expect(provider.calls).to.equal(1);
+      expect(await outbox.get('left-queued')).to.include({ status: 'sent', attempts: 2 });
+      expect(await outbox.get('left-sending')).to.include({ status: 'failed', reason: 'unknown-outcome' });
+      expect(await outbox.get('still-sending')).to.include({ status: 'sending' });
+      expect(await outbox.get('other-node')).to.include({ status: 'queued' });
+      expect(await outbox.recover('n1', provider, { retry: fast })).to.deep.equal({ resent: 0, unknown: 0 });
+    });
+  });
+
+  describe('the frequency cap', () => {
+    const cap = { max: 3, windowMs: 7 * 86_400_000 };
+    it('gives out exactly max slots to concurrent sends, says when the next frees up, and takes back a released one', async () => {
+      const now = new Date('2026-03-01T12:00:00Z');
+      const results = await Promise.all(Array.from({ length: 10 }, () => reserveSlot(ctx.store, 'email', 'p1', cap, now)));
+      expect(results.filter((r) => r.ok)).to.have.length(3);
+      const refused = results.find((r) => !r.ok);
+      expect(refused).to.deep.include({ ok: false, sent: 3 });
+      expect((refused as { nextFreeAt: Date }).nextFreeAt.toISOString()).to.equal('2026-03-08T12:00:00.000Z');
+      await releaseSlot(ctx.store, 'email', 'p1', now);
+      expect((await reserveSlot(ctx.store, 'email', 'p1', cap, now)).ok).to.equal(true);
+      // Other channels and people have their own slots; the window slides.
+      expect((await reserveSlot(ctx.store, 'sms', 'p1', cap, now)).ok).to.equal(true);
+      expect((await reserveSlot(ctx.store, 'email', 'p2', cap, now)).ok).to.equal(true);
+      expect((await reserveSlot(ctx.store, 'email', 'p1', cap, new Date('2026-03-08T12:00:01Z'))).ok).to.equal(true);
+    });
+  });
+
+  describe('signed links', () => {
+    it('verify with the key of the database they were signed for, and not once altered', async () => {
+      const key = await signingKey(ctx.store);
+      expect((await signingKey(ctx.store)).equals(key)).to.equal(true);
+      expect(key.length).to.equal(32);
+      const token = signLink(key, { d: 'delivery-1', a: 'click', s: 'store1', u: 'https://example.com/' });
+      expect(verifyLink(key, token)).to.deep.equal({ d: 'delivery-1', a: 'click', s: 'store1', u: 'https://example.com/' });
+      const [body, mac] = token.split('.') as [string, string];
+      const altered = Buffer.from(JSON.stringify({ d: 'delivery-2', a: 'click', s: 'store1', u: 'https://example.com/' })).toString('base64url');
+      expect(verifyLink(key, `${altered}.${mac}`)).to.equal(null);
+      expect(verifyLink(Buffer.alloc(32, 7), token)).to.equal(null);
+      expect(verifyLink(key, `${body}.${mac}x`)).to.equal(null);
+      expect(verifyLink(key, 'nonsense')).to.equal(null);
+      const stored = await ctx.store.collection(COLLECTIONS.settings).findOne({ _id: 'link-signing-key' });
+      expect(stored).to.have.property('key').that.is.a('string');
+    });
+  });
+});
