@@ -4,6 +4,7 @@
  * channel (where the address is, what the content looks like after rendering) comes in as
  * a ChannelSpec.
  */
+import { setConsent } from '../profiles/consent.js';
 import { followMerges } from '../profiles/resolve.js';
 import type { Profile } from '../profiles/profile.js';
 import type { Store } from '../store/port.js';
@@ -133,6 +134,10 @@ export async function send<F extends string>(store: Store, request: SendRequest<
   const recorded = await outbox.create({ ...base, content });
   if (!recorded.created) return { kind: 'duplicate', delivery: recorded.delivery };
   const final = await outbox.deliver(id, request.provider, request.deliver);
+  // A hard bounce or a STOP from the provider withdraws the channel's consent: nobody sends there again.
+  if (final?.status === 'failed' && (final.reason === 'bounced' || final.reason === 'stop')) {
+    await setConsent(store, profile._id, spec.channel, 'denied', new Date(), final.reason);
+  }
   return { kind: 'done', delivery: final ?? recorded.delivery };
 }
 

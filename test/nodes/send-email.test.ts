@@ -68,6 +68,7 @@ describe('send-email node', function () {
   beforeEach(() => {
     smtp.received.length = 0;
     smtp.refuseNext.length = 0;
+    smtp.unknownMailboxes.clear();
   });
 
   forEachBackend((ctx) => {
@@ -281,6 +282,21 @@ describe('send-email node', function () {
       expect(failure.detail).to.contain('554');
       expect(((await caught).error as { message: string }).message).to.contain('journeys.send.errors.not-sent');
       expect(smtp.received).to.have.length(1);
+    });
+
+    it('treats a mailbox the server refuses as a bounce: consent withdrawn, later emails skipped', async () => {
+      await load(flow());
+      smtp.unknownMailboxes.add('u13@example.com');
+      const failed = nextMessage('not-sent');
+      signUp('u13');
+      const msg = await failed;
+      expect(delivery(msg)).to.include({ status: 'failed', reason: 'bounced', attempts: 1 });
+      const profile = await (await store()).collection<Profile>(COLLECTIONS.profiles).findOne({ _id: msg.profileId as string });
+      expect(profile!.consent.email).to.include({ status: 'denied', reason: 'bounced' });
+      const skipped = nextMessage('not-sent');
+      helper.getNode('send').receive({ profileId: msg.profileId, journey: { name: 'welcome', instanceId: 'later' } });
+      expect(delivery(await skipped)).to.include({ status: 'skipped', reason: 'bounced' });
+      expect(smtp.received).to.have.length(0);
     });
 
     it('records and shows in the outbox, sending nothing, when no account is chosen', async () => {

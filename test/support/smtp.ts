@@ -18,6 +18,8 @@ export class TestSmtpServer {
   readonly received: Received[] = [];
   /** SMTP reply codes to answer the next messages' DATA with, in order (e.g. 451, 550). */
   readonly refuseNext: number[] = [];
+  /** Recipients refused at RCPT TO with 550, as a server refuses a mailbox that does not exist. */
+  readonly unknownMailboxes = new Set<string>();
   /** Takes this many next messages whole but never answers them: the sender cannot know they arrived. */
   stallNext = 0;
   private server: SMTPServer | null = null;
@@ -29,6 +31,10 @@ export class TestSmtpServer {
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       logger: false,
+      onRcptTo: (address, _session, callback) => {
+        if (this.unknownMailboxes.has(address.address)) return callback(Object.assign(new Error('5.1.1 mailbox unknown'), { responseCode: 550 }));
+        callback();
+      },
       onData: (stream, session, callback) => {
         const chunks: Buffer[] = [];
         stream.on('data', (chunk: Buffer) => chunks.push(chunk));
