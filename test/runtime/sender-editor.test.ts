@@ -71,8 +71,12 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
 
     await page.evaluate(() => {
       const RED = (window as any).RED;
+      // As the palette would add it: every default filled in.
+      const defaults = RED.nodes.getType('send-email').defaults;
+      const values: Record<string, unknown> = {};
+      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
       RED.view.importNodes(
-        [{ id: 'mail1', type: 'send-email', x: 300, y: 120, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
+        [{ ...values, id: 'mail1', type: 'send-email', x: 300, y: 120, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
         { generateIds: false, touchImport: true, notify: false },
       );
       RED.editor.edit(RED.nodes.node('mail1'));
