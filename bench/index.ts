@@ -13,6 +13,7 @@ import { COLLECTIONS, EmbeddedStore, MongoStore, type Filter, type Store } from 
 import { benchAudience } from './audience.js';
 import { startTestMongo } from '../test/support/mongo-server.js';
 import { fmt, machine } from './measure.js';
+import { benchSends, type SendArm } from './sends.js';
 import { benchTimers, type TimerArm } from './timers.js';
 
 const args = process.argv.slice(2);
@@ -76,6 +77,7 @@ async function main(): Promise<void> {
   try {
     if (!only || only === 'timers') report.push('', ...(await timersSection(kinds, mongo.server)));
     if (!only || only === 'audience') report.push('', ...(await audienceSection(kinds, mongo.server)));
+    if (!only || only === 'sends') report.push('', ...(await sendsSection(kinds)));
   } finally {
     await mongo.stop();
     await Promise.all(directories.map((d) => rm(d, { recursive: true, force: true })));
@@ -105,6 +107,35 @@ async function keptSections(path: string, replaced: string): Promise<string[]> {
       const body = s.trim();
       return body.includes('\n_From an earlier run: ') || !run ? `\n${body}` : `\n${body}\n\n_From an earlier run: ${run}_`;
     });
+}
+
+async function sendsSection(kinds: StoreKind[]): Promise<string[]> {
+  const count = Number(option('--emails') ?? (quick ? 500 : 5_000));
+  const lines = [
+    '## Sends',
+    '',
+    'Emails to a local SMTP server (smtp-server, in the same process, parsing each mail) with 20 sends in flight. The baseline is nodemailer with the same pool sending a pre-rendered mail; ' +
+      'the journeys arm is the send-email path: read the profile, check consent, render subject, HTML and text with nunjucks, sign the tracked links, record the delivery, send, record the outcome.',
+    '',
+    '| store | arm | emails | emails/s | ratio to nodemailer | latency p50 ms | p99 ms | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|',
+  ];
+  for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
+    console.log(`sends on ${kind.name}, ${fmt(count)} emails…`);
+    const store = await kind.open();
+    try {
+      const [raw, journeys] = (await benchSends({ count, store })) as [SendArm, SendArm];
+      for (const a of [raw, journeys]) {
+        lines.push(
+          `| ${kind.name} | ${a.arm} | ${fmt(a.sent)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / raw.perSecond, 2)} | ${fmt(a.p50, 1)} | ${fmt(a.p99, 1)} | ${fmt(a.peakRssMiB)} |`,
+        );
+        console.log(`  ${a.arm}: ${fmt(a.sent)} at ${fmt(a.perSecond)}/s, p50 ${fmt(a.p50, 1)} ms, p99 ${fmt(a.p99, 1)} ms`);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  return lines;
 }
 
 /** mongo-java-server scans every job on each claim, so it is given fewer waits than a real MongoDB. */
