@@ -197,6 +197,39 @@ describe('send-sms node', function () {
       expect((await fetch(`${webUrl}/journeys/sms/inbound/no-such-account`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: 'Body=STOP' })).status).to.equal(404);
     });
 
+    it('verifies signatures over the public URL Twilio was given (behind a proxy), and applies nothing without a store', async () => {
+      const publicUrl = 'https://journeys.example.com/red';
+      const nodes = flow().map((n) => (n.id === 'store' ? { ...n, publicUrl } : n));
+      await load(nodes);
+      const sent = nextMessage('sent');
+      signUp('u9', '+15551230009');
+      const msg = await sent;
+      const params = { AccountSid: account.accountSid, MessageSid: `SM${'e'.repeat(32)}`, From: '+15551230009', To: FROM, Body: 'stop' };
+      const post = (signedFor: string) =>
+        fetch(`${webUrl}/journeys/sms/inbound/twilio`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(account.authToken, signedFor, params) },
+          body: new URLSearchParams(params).toString(),
+        });
+      expect((await post(`https://elsewhere.example.com/journeys/sms/inbound/twilio`)).status).to.equal(403);
+      expect((await post(`${publicUrl}/journeys/sms/inbound/twilio`)).status).to.equal(200);
+      expect((await profileOf(msg.profileId))!.consent.sms).to.include({ status: 'denied', reason: 'stop' });
+
+      // An account with no store for replies still answers Twilio, but changes nothing and says so.
+      await helper.unload();
+      await load(flow().map((n) => (n.id === 'twilio' ? { ...n, store: '' } : n)));
+      const again = { ...params, MessageSid: `SM${'f'.repeat(32)}`, Body: 'START' };
+      const url = `${webUrl}/journeys/sms/inbound/twilio`;
+      const answered = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': twilio.getExpectedTwilioSignature(account.authToken, url, again) },
+        body: new URLSearchParams(again).toString(),
+      });
+      expect(answered.status).to.equal(200);
+      const warnings = (helper.log().args as Array<[{ id?: string; level?: number; msg?: unknown }]>).filter(([e]) => e.id === 'twilio' && e.level === 30);
+      expect(warnings.map(([e]) => String(e.msg))).to.include('twilio-account.errors.no-inbound-store');
+    });
+
     it('records and shows in the outbox, sending nothing, when no account is chosen', async () => {
       await load(flow({}, false));
       const status = recordStatus('send');

@@ -103,7 +103,12 @@ export function twilioProvider(account: TwilioAccount, onStop?: StopHandler): Pr
         return { status: 'sent', providerMessageId: message.sid };
       } catch (err) {
         const result = classify(err, slot.retryAfterMs);
-        if (result.status === 'failed' && result.reason === 'stop' && onStop) await onStop(delivery);
+        if (result.status === 'failed' && result.reason === 'stop' && onStop) {
+          // The send's outcome stands either way; a consent write that failed is said in its detail.
+          await onStop(delivery).catch((e: Error) => {
+            result.error.message += `; the profile's SMS consent was not updated: ${e.message}`;
+          });
+        }
         return result;
       }
     },
