@@ -1,0 +1,24 @@
+/** The SMS channel: addresses, the Twilio provider and inbound replies. */
+import type { ChannelSpec } from '../send.js';
+import { smsAddress } from './address.js';
+
+export { compactPhone, smsAddress, toE164 } from './address.js';
+export {
+  classify as classifyTwilioError,
+  isAccountSid,
+  isMessagingServiceSid,
+  retryAfterMs,
+  twilioAccountProblem,
+  twilioProvider,
+  TWILIO_STOPPED,
+  type StopHandler,
+  type TwilioAccount,
+} from './twilio.js';
+export { handleInbound, inboundKind, profileByPhone, stoppedByCarrier, verifyInbound, type InboundKind, type InboundResult } from './inbound.js';
+
+export type SmsField = 'body';
+
+/** SMS content is the rendered body as it is: no links are rewritten. */
+export function smsChannel(): ChannelSpec<SmsField> {
+  return { channel: 'sms', addresses: smsAddress };
+}

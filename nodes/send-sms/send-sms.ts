@@ -1,0 +1,41 @@
+/**
+ * send-sms: renders the body template for the msg's profile and sends it through a Twilio
+ * account, or records it in the outbox when no account is chosen. Consent, the frequency
+ * cap, quiet hours and exactly-once delivery are shared with the other senders
+ * (nodes/shared/sender.ts). Replies (STOP, START...) arrive at the Twilio account's
+ * inbound webhook (nodes/twilio-account/inbound-route.ts).
+ * Outputs: 1 sent; 2 not sent, with msg.delivery.reason.
+ */
+import { smsChannel } from '../../lib/channels/sms/index.js';
+import { channelTemplates } from '../../lib/index.js';
+import { registerPreview } from '../shared/preview.js';
+import { registerNode, type Node, type NodeAPI } from '../shared/red.js';
+import { defineSender, type SenderDef } from '../shared/sender.js';
+import type { TwilioAccountNode } from '../twilio-account/account-node.js';
+
+interface SendSmsDef extends SenderDef {
+  body?: string;
+}
+
+export = function (RED: NodeAPI): void {
+  function SendSmsNode(this: Node, def: SendSmsDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    defineSender(RED, node, def, {
+      channel: 'sms',
+      templates: () => channelTemplates('sms', { body: def.body ?? '' }),
+      channelSpec: (user) => {
+        // Twilio refusing a send because the person replied STOP (21610) denies SMS consent in this node's store.
+        const account = def.account ? (RED.nodes.getNode(def.account) as TwilioAccountNode | null) : null;
+        if (account && typeof account.watchStops === 'function') {
+          const forget = account.watchStops(node.id, () => user.store());
+          node.on('close', () => forget());
+        }
+        return smsChannel();
+      },
+    });
+  }
+
+  registerNode(RED, 'send-sms', SendSmsNode);
+  registerPreview(RED);
+};

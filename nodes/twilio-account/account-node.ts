@@ -1,0 +1,12 @@
+/** What send-sms and the inbound route need of a twilio-account config node. */
+import type { Store } from '../../lib/index.js';
+import type { AccountNode } from '../shared/sender.js';
+
+export interface TwilioAccountNode extends AccountNode {
+  /** The auth token that signs Twilio's webhooks to this account ('' when none is set). */
+  authToken(): string;
+  /** The journey-store id inbound messages go to, or '' when none is chosen. */
+  inboundStore(): string;
+  /** A send-sms node's store, for the consent change when Twilio says its recipient replied STOP. */
+  watchStops(nodeId: string, store: () => Promise<Store>): () => void;
+}
