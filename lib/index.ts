@@ -134,3 +134,4 @@ export { classify as classifySmtpError, smtpProvider, type EmailContent, type Sm
 export { addTracking, PIXEL_GIF, recordClick, recordOpen, TRACKING_PATHS, trackingUrl, unsubscribe, type LinkBase } from './channels/email/tracking.js';
 export { emailChannel, type EmailField, type EmailTracking } from './channels/email/channel.js';
 export { CHANNEL_FIELDS, channelTemplates, type ChannelField } from './channels/fields.js';
+export * from './channels/sms/index.js';

@@ -131,4 +131,35 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
     });
     expect(pageErrors).to.deep.equal([]);
   });
+
+  it('gives send-sms the same shared rows, and previews its body with the segment count beside it', async () => {
+    await page.evaluate(() => {
+      const RED = (window as any).RED;
+      const defaults = RED.nodes.getType('send-sms').defaults;
+      const values: Record<string, unknown> = {};
+      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
+      RED.view.importNodes(
+        [{ ...values, id: 'sms1', type: 'send-sms', x: 300, y: 220, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
+        { generateIds: false, touchImport: true, notify: false },
+      );
+      RED.editor.edit(RED.nodes.node('sms1'));
+    });
+    await page.locator('#node-input-consent').waitFor({ state: 'visible' });
+    expect(await page.locator('#node-input-consent').inputValue()).to.equal('opt-in');
+    await page.locator('#node-input-body').fill('Hi {{ profile.traits.firstName }}, 20% off today. STOP to opt out');
+    expect(await page.locator('#node-input-body-count').textContent()).to.match(/^\d+ characters, 1 SMS segment/);
+    await page.locator('#journeys-preview-run').click();
+    await page.locator('.journeys-preview-field[data-field="body"]').getByText('Hi Ada, 20% off today. STOP to opt out').waitFor({ timeout: 10_000 });
+    await page.locator('#node-input-quiet').check();
+    await page.locator('#node-input-quietStart').fill('25:00');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('#node-input-consent').waitFor({ state: 'detached' });
+    const saved = await page.evaluate(() => {
+      const n = (window as any).RED.nodes.node('sms1');
+      return { quiet: n.quiet, quietStart: n.quietStart, valid: n.valid, body: n.body };
+    });
+    // A bad time is kept but marks the node invalid, as Node-RED does for any failing validator.
+    expect(saved).to.deep.include({ quiet: true, quietStart: '25:00', valid: false });
+    expect(pageErrors).to.deep.equal([]);
+  });
 });
