@@ -58,9 +58,12 @@ export function normaliseIdentity(type: string, raw: unknown): Checked<string> {
     return accept(email);
   }
   if (type === 'phone') {
-    const phone = value.replace(/[\s().-]/g, '');
-    if (!/^\+?[0-9]{6,15}$/.test(phone)) {
-      return reject('BAD_IDENTITY', `identity phone is not a phone number (digits, optionally with a leading +)`);
+    // One spelling per number (E.164), or "+15551230001" and "15551230001" would be two people.
+    // Digits without a + are taken to start with the country code; a national number (leading 0) cannot be placed.
+    const digits = value.replace(/[\s().-]/g, '').replace(/^00/, '+');
+    const phone = digits.startsWith('+') ? digits : `+${digits}`;
+    if (!/^\+[1-9][0-9]{5,14}$/.test(phone)) {
+      return reject('BAD_IDENTITY', `identity phone is not an international phone number (E.164: + country code and number)`);
     }
     return accept(phone);
   }

@@ -63,6 +63,7 @@ describe('event validation', () => {
     ['a dotted identity type', signUp({ identities: { 'a.b': 'x' } }), 'BAD_KEY'],
     ['a bad email', signUp({ identities: { email: 'not an email' } }), 'BAD_IDENTITY'],
     ['a bad phone', signUp({ identities: { phone: 'call me' } }), 'BAD_IDENTITY'],
+    ['a national phone number (leading 0)', signUp({ identities: { phone: '020 7946 0000' } }), 'BAD_IDENTITY'],
     ['a $-key in properties', signUp({ properties: { $set: { admin: true } } }), 'BAD_KEY'],
     ['a dotted key deep in properties', signUp({ properties: { a: [{ 'b.c': 1 }] } }), 'BAD_KEY'],
     ['a constructor key', signUp({ properties: { constructor: { prototype: { x: 1 } } } }), 'BAD_KEY'],
@@ -139,7 +140,8 @@ describe('event ingestion', () => {
 
     it('finds the same profile by any normalised form of its identities', async () => {
       const a = await ingestEvent(ctx.store, signUp({ messageId: 'a', identities: { email: 'ada@example.com', phone: '+44 20 7946 0000' } }), { now });
-      const b = await ingestEvent(ctx.store, signUp({ messageId: 'b', name: 'opened', identities: { phone: '+442079460000' } }), { now });
+      // The same number spelt without + or with 00 is the same identity (E.164).
+      const b = await ingestEvent(ctx.store, signUp({ messageId: 'b', name: 'opened', identities: { phone: '0044 20 7946-0000' } }), { now });
       expect(a.status === 'accepted' && b.status === 'accepted').to.equal(true);
       if (a.status !== 'accepted' || b.status !== 'accepted') return;
       expect(b.profile._id).to.equal(a.profile._id);
