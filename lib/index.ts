@@ -54,7 +54,8 @@ export {
 export { InFlight } from './journeys/in-flight.js';
 export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } from './journeys/instance.js';
 export { createAgenda, type SchedulerOptions } from './scheduler/index.js';
-export { JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';
+export { DEFAULT_ATTRIBUTION_MS, JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';
+export { creditDeliveries } from './reports/attribution.js';
 export { Waits, WAIT_JOB, type Resumed, type ResumeHandler, type WaitOutcome, type WaitRequest } from './journeys/waits.js';
 export { afterDuration, isDurationUnit, isTimeZone, nextTimeOfDay, parseDate, UNIT_MS, type DurationUnit } from './journeys/wait-time.js';
 export { compileFilter, type CompiledFilter } from './store/filter-engine.js';
@@ -135,3 +136,5 @@ export { addTracking, PIXEL_GIF, recordClick, recordOpen, TRACKING_PATHS, tracki
 export { emailChannel, type EmailField, type EmailTracking } from './channels/email/channel.js';
 export { CHANNEL_FIELDS, channelTemplates, type ChannelField } from './channels/fields.js';
 export * from './channels/sms/index.js';
+export { journeyReport, listJourneys, type BranchRow, type ChannelRow, type FunnelRow, type JourneyReport, type JourneySummary, type TimelineRow } from './reports/journeys.js';
+export { compareProportions, normalCdf, wilsonInterval, type Interval } from './reports/stats.js';

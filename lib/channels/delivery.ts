@@ -68,6 +68,8 @@ export interface Delivery extends Doc {
   clicks: number;
   firstOpenAt?: Date;
   lastClickAt?: Date;
+  /** When a goal converted the journey instance within the attribution window after this was sent. */
+  convertedAt?: Date;
   createdAt: Date;
   updatedAt: Date;
   sentAt?: Date;

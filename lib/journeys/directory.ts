@@ -5,13 +5,18 @@
  */
 import type { Store } from '../store/port.js';
 import type { JourneyInstance } from './instance.js';
+import { creditDeliveries } from '../reports/attribution.js';
 import { convertHeldOut, endLiveInstances } from './lifecycle.js';
 
 export interface JourneyDefinition {
   name: string;
   exitEvents: string[];
   goalEvents: string[];
+  /** How long after a delivery a goal still credits it. */
+  attributionMs?: number;
 }
+
+export const DEFAULT_ATTRIBUTION_MS = 7 * 86_400_000;
 
 export class JourneyDirectory {
   private readonly definitions = new Map<string, Set<JourneyDefinition>>();
@@ -41,8 +46,13 @@ export class JourneyDirectory {
       // A goal outranks an exit: the person did what the journey was for.
       const status = goal ? 'converted' : 'exited';
       const reason = `${goal ? 'goal' : 'exit'} event ${eventName}`;
-      ended.push(...(await endLiveInstances(store, { profileId, journey }, status, reason, at)));
-      if (goal) ended.push(...(await convertHeldOut(store, { profileId, journey }, reason, at)));
+      const live = await endLiveInstances(store, { profileId, journey }, status, reason, at);
+      ended.push(...live);
+      if (goal) {
+        const window = Math.max(...defs.map((d) => d.attributionMs ?? DEFAULT_ATTRIBUTION_MS));
+        await creditDeliveries(store, live.map((i) => i._id), window, at);
+        ended.push(...(await convertHeldOut(store, { profileId, journey }, reason, at)));
+      }
     }
     return ended;
   }

@@ -55,6 +55,8 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { node: 1, status: 1, dueAt: 1 }, name: 'node_status_due' },
     { key: { profileId: 1, createdAt: -1 }, name: 'profile_time' },
     { key: { journey: 1, channel: 1, status: 1 }, name: 'journey_channel_status' },
+    // Attribution finds an instance's sends when a goal converts it.
+    { key: { instanceId: 1 }, name: 'instance' },
   ],
   // One document per profile and channel, found by _id only.
   frequencyCaps: [],

@@ -8,6 +8,7 @@ import type { Agenda } from 'agenda' with { 'resolution-mode': 'import' };
 import { acquireStore, completeInstances, CompletionQueue, createAgenda, Waits, type ResumeHandler, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
 import { inFlight, installCompletionHooks } from '../shared/completion.js';
 import { codedError } from '../shared/input.js';
+import { registerReportsApi } from '../shared/reports-api.js';
 import type { JourneyStoreConfigNode } from '../shared/store-client.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef } from '../shared/red.js';
 
@@ -146,6 +147,7 @@ export = function (RED: NodeAPI): void {
     });
   }
 
+  registerReportsApi(RED);
   registerNode(RED, 'journey-store', JourneyStoreNode, {
     credentials: { uri: { type: 'password' } },
   });

@@ -13,6 +13,7 @@ export interface JourneyEntryDef {
   reentryUnit?: string;
   exitEvents?: string;
   goalEvents?: string;
+  attributionDays?: number | string;
 }
 
 const UNIT_MS: Record<string, number> = { minutes: 60_000, hours: 3_600_000, days: 86_400_000 };
@@ -41,6 +42,12 @@ export function reentryPolicy(def: JourneyEntryDef): ReentryPolicy {
 
 /** Puts the journey's exit and goal events in the runtime's directory while the node is deployed. */
 export function defineJourney(node: Node, journey: string, def: JourneyEntryDef): void {
-  const forget = journeys.define({ name: journey, exitEvents: nameList(def.exitEvents), goalEvents: nameList(def.goalEvents) });
+  const days = Number(def.attributionDays ?? 7);
+  const forget = journeys.define({
+    name: journey,
+    exitEvents: nameList(def.exitEvents),
+    goalEvents: nameList(def.goalEvents),
+    attributionMs: (Number.isFinite(days) && days > 0 ? days : 7) * 86_400_000,
+  });
   node.on('close', forget);
 }
