@@ -138,3 +138,4 @@ export { CHANNEL_FIELDS, channelTemplates, type ChannelField } from './channels/
 export * from './channels/sms/index.js';
 export { journeyReport, listJourneys, type BranchRow, type ChannelRow, type FunnelRow, type JourneyReport, type JourneySummary, type TimelineRow } from './reports/journeys.js';
 export { compareProportions, normalCdf, wilsonInterval, type Interval } from './reports/stats.js';
+export { addNodeCounts, nodeCounts } from './reports/node-counters.js';

@@ -21,6 +21,7 @@ export const COLLECTIONS = {
   deliveries: 'deliveries',
   frequencyCaps: 'frequencyCaps',
   settings: 'settings',
+  nodeCounters: 'nodeCounters',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -62,4 +63,6 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
   frequencyCaps: [],
   // Package-wide values shared by every process on the database (the link-signing key), by _id only.
   settings: [],
+  // One document per node (its badge's counts), by _id only.
+  nodeCounters: [],
 };

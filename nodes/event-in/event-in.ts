@@ -33,6 +33,7 @@ export = function (RED: NodeAPI): void {
       textKey: journey ? 'event-in.status.journey-counts' : 'event-in.status.counts',
       keys: ['accepted', 'recorded', 'rejected'] as const,
       warnKey: 'rejected' as const,
+      kept: true,
     };
     useStore(RED, node, def.store, badge, (user) => async (msg, send) => {
       const store = await user.store();

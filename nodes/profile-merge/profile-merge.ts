@@ -41,7 +41,7 @@ export = function (RED: NodeAPI): void {
       return;
     }
 
-    useStore(RED, node, def.store, { textKey: 'profile-merge.status.counts', keys: ['merged', 'stitched'] }, (user) => async (msg, send) => {
+    useStore(RED, node, def.store, { textKey: 'profile-merge.status.counts', keys: ['merged', 'stitched'], kept: true }, (user) => async (msg, send) => {
       const identities = identitiesOf(msg);
       const traits = optionalObject(util.getMessageProperty(msg, traitsProperty), traitsProperty);
       const consent = consentOf(util.getMessageProperty(msg, consentProperty), consentProperty);

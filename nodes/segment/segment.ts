@@ -87,7 +87,7 @@ export = function (RED: NodeAPI): void {
   }
 
   function profileMode(node: Node, storeId: string | undefined, rulesFor: (msg: NodeMessage) => SegmentRules): void {
-    const badge = { textKey: 'segment.status.profile-counts', keys: ['in', 'out'] as const };
+    const badge = { textKey: 'segment.status.profile-counts', keys: ['in', 'out'] as const, kept: true };
     useStore(RED, node, storeId, badge, (user) => async (msg, send) => {
       const rules = rulesFor(msg);
       const asked = profileIdOf(msg);

@@ -131,7 +131,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
     attempts: 0,
   });
 
-  useStore(RED, node, def.store, { textKey: `${prefix}.status.${provider.outbox ? 'outbox-counts' : 'counts'}`, keys: ['sent', 'skipped', 'failed'], warnKey: 'failed' }, (user) => {
+  useStore(RED, node, def.store, { textKey: `${prefix}.status.${provider.outbox ? 'outbox-counts' : 'counts'}`, keys: ['sent', 'skipped', 'failed'], warnKey: 'failed', kept: true }, (user) => {
     const spec = parts.channelSpec(user);
 
     /** Sends for one msg; returns what to put out, or nothing when the msg is held for quiet hours. */

@@ -3,7 +3,7 @@
  * it, count its messages on a badge, and on close wait for its in-flight messages before
  * letting go of the store.
  */
-import type { Store } from '../../lib/index.js';
+import { addNodeCounts, nodeCounts, type Store } from '../../lib/index.js';
 import { CountBadge } from './badge.js';
 import { handleInput, type InputHandler } from './input.js';
 import type { Node, NodeAPI } from './red.js';
@@ -22,7 +22,14 @@ export function useStore<K extends string>(
   RED: NodeAPI,
   node: Node,
   storeId: string | undefined,
-  badge: { textKey: string; keys: readonly K[]; warnKey?: K; render?: (counts: Record<K, string>) => string },
+  badge: {
+    textKey: string;
+    keys: readonly K[];
+    warnKey?: K;
+    render?: (counts: Record<K, string>) => string;
+    /** The counts are the node's totals kept in the store (across restarts and processes), not since the flow started. */
+    kept?: boolean;
+  },
   parts: (user: StoreUser<K>) => StoreUserParts,
 ): void {
   const config: JourneyStoreConfigNode | null = findStoreConfig(RED, storeId);
@@ -33,6 +40,15 @@ export function useStore<K extends string>(
   }
   config.register(node);
   const counts = new CountBadge<K>(RED, node, badge.textKey, badge.keys, badge.warnKey, badge.render);
+  if (badge.kept) {
+    // Held from the first open: the last counts are written on close, when the config node no longer hands the store out.
+    let open: Store | null = null;
+    const store = async () => (open ??= await config.getStore());
+    counts.keep({
+      load: async () => (await nodeCounts(await store(), node.id)) as Partial<Record<K, number>>,
+      add: async (delta) => (await addNodeCounts(await store(), node.id, delta)) as Partial<Record<K, number>>,
+    });
+  }
   const user: StoreUser<K> = { badge: counts, store: () => config.getStore(), config };
   const made = parts(user);
   const { input: handler, close } = typeof made === 'function' ? { input: made, close: undefined } : made;
@@ -46,6 +62,7 @@ export function useStore<K extends string>(
     void input
       .drain()
       .then(() => close?.(removed))
+      .then(() => counts.flush())
       .catch((err: Error) => node.error(err.message))
       .finally(() => {
         counts.clear();

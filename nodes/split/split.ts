@@ -48,7 +48,7 @@ export = function (RED: NodeAPI): void {
     // The badge names the user's own branches and the recorded `holdout` variant: nothing in it to translate.
     const render = (counts: Record<string, string>) => ports.map((p) => `${p} ${counts[p]}`).join(' · ');
 
-    useStore(RED, node, def.store, { textKey: 'split.status.counts', keys: ports, render }, (user) => async (msg, send) => {
+    useStore(RED, node, def.store, { textKey: 'split.status.counts', keys: ports, render, kept: true }, (user) => async (msg, send) => {
       const profileId = profileIdOf(msg);
       if (!profileId) throw codedError(RED._('split.errors.no-profile'), 'NO_PROFILE');
       const journey: JourneyOnMsg = typeof msg.journey === 'object' && msg.journey !== null ? (msg.journey as JourneyOnMsg) : {};

@@ -24,7 +24,7 @@ export = function (RED: NodeAPI): void {
     const node = this;
     const configured = def.milestone?.trim() || undefined;
 
-    useStore(RED, node, def.store, { textKey: 'track.status.counts', keys: ['tracked'] }, (user) => async (msg, send) => {
+    useStore(RED, node, def.store, { textKey: 'track.status.counts', keys: ['tracked'], kept: true }, (user) => async (msg, send) => {
       const name = configured ?? (typeof msg.milestone === 'string' ? msg.milestone : undefined);
       if (!name) throw codedError(RED._('track.errors.no-milestone'), 'NO_MILESTONE');
       const profile = msg.profile as { _id?: unknown } | undefined;

@@ -1,7 +1,7 @@
 /** The split node in a real Node-RED runtime (node-red-node-test-helper), on both stores. */
 import { expect } from 'chai';
 import type { NodeMessageInFlow } from 'node-red';
-import { assignVariant, checkSplit, COLLECTIONS, HOLDOUT_REASON, type JourneyInstance, type Split, type Store } from '../../lib/index.js';
+import { assignVariant, checkSplit, COLLECTIONS, HOLDOUT_REASON, nodeCounts, type JourneyInstance, type Split, type Store } from '../../lib/index.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import { backends, catchAll, forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
@@ -135,6 +135,13 @@ describe('split node', function () {
       const text = PORTS.map((p) => `${p} ${count(p)}`).join(' · ');
       const badge = await eventually(() => status.calls.find((s) => s.text === text), 3000, `the badge "${text}"`);
       expect(badge).to.deep.equal({ fill: 'green', shape: 'dot', text });
+
+      // The counts are kept in the store: after a redeploy (or a restart) the badge shows the same totals at once.
+      await helper.unload();
+      await helper.load([...journeyNodes, catchNode], flow(), ctx.store.credentials);
+      const again = recordStatus('split');
+      await eventually(() => again.calls.find((s) => s.text === text), 3000, `the badge "${text}" after the reload`);
+      expect(await nodeCounts(await store(), 'split')).to.deep.equal(Object.fromEntries(PORTS.map((p) => [p, count(p)])));
     });
 
     it('reports a msg without a profile to Catch nodes, with a code, and sends it nowhere', async () => {
