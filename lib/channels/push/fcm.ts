@@ -4,7 +4,8 @@
  * from the profile) whatever becomes of the delivery.
  */
 import { randomUUID } from 'node:crypto';
-import { cert, deleteApp, initializeApp, type App, type ServiceAccount } from 'firebase-admin/app';
+import { cert, deleteApp, initializeApp, type App, type Credential, type ServiceAccount } from 'firebase-admin/app';
+import type { Agent } from 'node:https';
 import { getMessaging, type Message, type Messaging, type SendResponse } from 'firebase-admin/messaging';
 import type { Delivery, DeliveryError } from '../delivery.js';
 import type { Provider, ProviderResult } from '../outbox.js';
@@ -112,8 +113,10 @@ export function fcmProvider(account: FcmAccount, hooks: FcmHooks = {}): Provider
     privateKey: account.serviceAccount.private_key,
     ...(account.endpoint ? { journeysEndpoint: account.endpoint } : {}),
   };
+  const credential = cert(key, agent);
+  if (agent) routeTokenRequests(credential, agent);
   const app: App = initializeApp(
-    { credential: cert(key, agent), projectId: account.projectId, ...(agent ? { httpAgent: agent } : {}) },
+    { credential, projectId: account.projectId, ...(agent ? { httpAgent: agent } : {}) },
     `journeys-fcm:${account.label ?? ''}:${randomUUID()}`,
   );
   const messaging: Messaging = getMessaging(app);
@@ -144,4 +147,25 @@ export function fcmProvider(account: FcmAccount, hooks: FcmHooks = {}): Provider
       return outcome;
     },
   };
+}
+
+/** What cert() returns inside: a google-auth-library JWT client whose gaxios transporter makes the token request. */
+interface CertInternals {
+  getGoogleAuth?: () => unknown;
+  authClient?: { transporter?: { defaults?: { agent?: unknown } } };
+}
+
+/**
+ * cert(key, agent) hands the agent to GoogleAuth's clientOptions, but builds the JWT client
+ * from a key object with fromJSON(key) alone, which never reads them (firebase-admin 13.10,
+ * credential-internal.js populateGoogleAuth): the token request would still go to Google.
+ * The client's own transporter is given the agent instead; if the SDK changes shape this
+ * says so rather than quietly sending the service account's assertion to Google.
+ */
+function routeTokenRequests(credential: Credential, agent: Agent): void {
+  const inside = credential as unknown as CertInternals;
+  inside.getGoogleAuth?.();
+  const defaults = inside.authClient?.transporter?.defaults;
+  if (!defaults) throw new Error('this firebase-admin version does not let the API endpoint carry its token requests; leave the endpoint empty');
+  defaults.agent = agent;
 }
