@@ -4,6 +4,7 @@
  * routes to a local server answering as Google does.
  */
 import { expect } from 'chai';
+import { getApps } from 'firebase-admin/app';
 import type { NodeMessageInFlow } from 'node-red';
 import { COLLECTIONS, identityKey, resolveProfile, type Delivery, type DeliverySummary, type IdentityDoc, type Profile, type Store } from '../../lib/index.js';
 import fcmAccount = require('../../nodes/fcm-account/fcm-account.js');
@@ -166,6 +167,17 @@ describe('send-push node', function () {
       await signUp('u6', ['u6-phone']);
       await sleep(300);
       expect(api.requests).to.have.length(0);
+    });
+
+    it('deletes its firebase app when the account closes, so a redeploy leaves none behind', async () => {
+      const ours = () => getApps().filter((app) => app.name.startsWith('journeys-fcm:fcm:'));
+      await load(flow());
+      const sent = nextMessage('sent', 10_000);
+      await signUp('u8', ['u8-phone']);
+      await sent;
+      expect(ours()).to.have.length(1);
+      await helper.unload();
+      expect(ours()).to.have.length(0);
     });
 
     it('records the push in the outbox, sending nothing, when no account is chosen', async () => {
