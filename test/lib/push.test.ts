@@ -5,7 +5,7 @@
 import { expect } from 'chai';
 import { generateKeyPairSync } from 'node:crypto';
 import { COLLECTIONS, identityKey, type Delivery, type IdentityDoc, type Profile } from '../../lib/index.js';
-import { checkServiceAccount, classifyFcmError, fcmProvider, pushTokens, removePushTokens, type ServiceAccountJson } from '../../lib/channels/push/index.js';
+import { checkServiceAccount, classifyFcmError, fcmProvider, parseEndpoint, pushTokens, removePushTokens, type ServiceAccountJson } from '../../lib/channels/push/index.js';
 import { TestFcmApi } from '../support/fcm-api.js';
 import { forEachStore, profileDoc } from '../support/stores.js';
 
@@ -54,6 +54,17 @@ describe('push channel', () => {
       expect(checkServiceAccount(JSON.stringify({ ...good, client_email: undefined }))).to.deep.equal({ ok: false, problem: 'no-client-email' });
       expect(checkServiceAccount(JSON.stringify({ ...good, private_key: '' }))).to.deep.equal({ ok: false, problem: 'no-private-key' });
       expect(checkServiceAccount(JSON.stringify({ ...good, private_key: '-----BEGIN PRIVATE KEY-----\nnope\n-----END PRIVATE KEY-----' }))).to.deep.equal({ ok: false, problem: 'bad-private-key' });
+    });
+  });
+
+  describe('API endpoints', () => {
+    it('are a scheme, host and port, nothing more', () => {
+      expect(parseEndpoint('http://127.0.0.1:8085').origin).to.equal('http://127.0.0.1:8085');
+      expect(parseEndpoint('https://fcm-proxy.internal/').origin).to.equal('https://fcm-proxy.internal');
+      expect(() => parseEndpoint('ftp://x')).to.throw(/http:\/\/ or https:\/\//);
+      expect(() => parseEndpoint('http://x/v1')).to.throw(/no path/);
+      expect(() => parseEndpoint('http://user:pw@x')).to.throw(/no path, query or user/);
+      expect(() => parseEndpoint('not a url')).to.throw(/not a URL/);
     });
   });
 
