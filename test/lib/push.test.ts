@@ -137,6 +137,19 @@ describe('push channel', () => {
       expect(api.accepted).to.have.length(0);
     });
 
+    it('retries when the token endpoint cannot be reached: the account may be fine', async () => {
+      const { createServer } = await import('node:net');
+      const closed = createServer();
+      await new Promise<void>((resolve) => closed.listen(0, '127.0.0.1', resolve));
+      const port = (closed.address() as { port: number }).port;
+      await new Promise((resolve) => closed.close(resolve));
+      const provider = fcmProvider({ serviceAccount: api.serviceAccount() as unknown as ServiceAccountJson, projectId: api.project, endpoint: `http://127.0.0.1:${port}` });
+      providers.push(provider);
+      const result = await provider.send(delivery(['tok-y']));
+      expect(result.status).to.equal('retry');
+      expect(result.status === 'retry' && result.error.message).to.contain('ECONNREFUSED');
+    });
+
     it('fails, without retrying, when Google refuses the service account', async () => {
       const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
       const impostor = { ...api.serviceAccount(), private_key: privateKey.export({ type: 'pkcs8', format: 'pem' }).toString() } as unknown as ServiceAccountJson;

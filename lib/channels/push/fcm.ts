@@ -42,6 +42,8 @@ const TRANSIENT_CODES = new Set([
   'app/network-timeout',
 ]);
 
+const TOKEN_FETCH_TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up|status code (429|5\d\d)/i;
+
 /** What one token's error means for it: gone for good, worth another try later, or a refusal of the message. */
 export function classifyFcmError(err: unknown): TokenVerdict {
   const { code = '', message = '' } = (err ?? {}) as { code?: string; message?: string };
@@ -49,6 +51,8 @@ export function classifyFcmError(err: unknown): TokenVerdict {
   // INVALID_ARGUMENT is also FCM's answer to a malformed message: only a complaint about the token condemns it.
   if (code === 'messaging/invalid-argument' && /registration token/i.test(message)) return 'bad-token';
   if (TRANSIENT_CODES.has(code)) return 'retry';
+  // No access token because Google's token endpoint was not reached or failed itself: the account may be fine.
+  if (code === 'app/invalid-credential' && TOKEN_FETCH_TRANSIENT.test(message)) return 'retry';
   // Responses the SDK could not map keep their HTTP status in the message.
   const status = Number(/Status code: (\d{3})/.exec(message)?.[1]);
   if (status === 429 || status >= 500) return 'retry';
