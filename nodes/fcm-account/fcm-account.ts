@@ -1,0 +1,78 @@
+/**
+ * fcm-account (config): a Firebase project to send push through. The service account key
+ * file is a credential, never in the flow file. It owns one firebase app for all the
+ * send-push nodes that use it, deleted when it closes, and hands each node the tokens FCM
+ * reported dead so that node can remove them from its own store.
+ */
+import { checkServiceAccount, fcmProvider, parseEndpoint } from '../../lib/channels/push/index.js';
+import type { Provider } from '../../lib/index.js';
+import type { BadTokenHandler, FcmAccountNode } from './account.js';
+import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
+
+interface FcmAccountDef extends NodeDef {
+  projectId?: string;
+  endpoint?: string;
+}
+
+interface Credentials {
+  serviceAccount?: string;
+}
+
+export = function (RED: NodeAPI): void {
+  function FcmAccountNode(this: FcmAccountNode, def: FcmAccountDef): void {
+    RED.nodes.createNode(this, def);
+    const node = this;
+    const credentials = (node.credentials ?? {}) as Credentials;
+    const handlers = new Map<string, BadTokenHandler>();
+    let made: (Provider & { close(): Promise<void> }) | null = null;
+
+    node.onBadTokens = (nodeId, handler) => {
+      handlers.set(nodeId, handler);
+      return () => {
+        if (handlers.get(nodeId) === handler) handlers.delete(nodeId);
+      };
+    };
+
+    node.provider = () => {
+      if (made) return made;
+      const checked = checkServiceAccount(credentials.serviceAccount);
+      if (!checked.ok) return new Error(RED._(`fcm-account.errors.${checked.problem}`));
+      const projectId = def.projectId?.trim() || checked.account.project_id?.trim() || '';
+      if (!projectId) return new Error(RED._('fcm-account.errors.no-project'));
+      const endpoint = def.endpoint?.trim() || '';
+      try {
+        if (endpoint) parseEndpoint(endpoint);
+      } catch (err) {
+        return new Error(RED._('fcm-account.errors.bad-endpoint', { reason: (err as Error).message }));
+      }
+      try {
+        made = fcmProvider(
+          { serviceAccount: checked.account, projectId, label: node.id, ...(endpoint ? { endpoint } : {}) },
+          // Deliveries name the node that sent them: that node knows which store the profile is in.
+          { onBadTokens: async (delivery, tokens) => handlers.get(delivery.node)?.(delivery, tokens) },
+        );
+      } catch (err) {
+        return new Error(RED._('fcm-account.errors.firebase', { reason: (err as Error).message }));
+      }
+      return made;
+    };
+
+    node.on('close', (_removed: boolean, done: () => void) => {
+      const closing = made?.close();
+      made = null;
+      handlers.clear();
+      // Deleting the firebase app ends its pending work; a redeploy makes a new one under a new name.
+      (closing ?? Promise.resolve()).then(
+        () => done(),
+        (err: Error) => {
+          node.warn(RED._('fcm-account.errors.close', { reason: err.message }));
+          done();
+        },
+      );
+    });
+  }
+
+  registerNode(RED, 'fcm-account', FcmAccountNode, {
+    credentials: { serviceAccount: { type: 'password' } },
+  });
+};
