@@ -139,3 +139,4 @@ export * from './channels/sms/index.js';
 export { journeyReport, listJourneys, type BranchRow, type ChannelRow, type FunnelRow, type JourneyReport, type JourneySummary, type TimelineRow } from './reports/journeys.js';
 export { compareProportions, normalCdf, wilsonInterval, type Interval } from './reports/stats.js';
 export { addNodeCounts, nodeCounts } from './reports/node-counters.js';
+export * from './channels/push/index.js';

@@ -162,4 +162,35 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
     expect(saved).to.deep.include({ quiet: true, quietStart: '25:00', valid: false });
     expect(pageErrors).to.deep.equal([]);
   });
+
+  it('gives send-push the same shared rows, and previews title, body and link', async () => {
+    await page.evaluate(() => {
+      const RED = (window as any).RED;
+      const defaults = RED.nodes.getType('send-push').defaults;
+      const values: Record<string, unknown> = {};
+      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
+      RED.view.importNodes(
+        [{ ...values, id: 'push1', type: 'send-push', x: 300, y: 320, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
+        { generateIds: false, touchImport: true, notify: false },
+      );
+      RED.editor.edit(RED.nodes.node('push1'));
+    });
+    await page.locator('#node-input-cap').waitFor({ state: 'visible' });
+    await page.locator('#node-input-title').fill('{{ profile.traits.firstName }}, your cart');
+    await page.locator('#node-input-body').fill('Still thinking about the {{ profile.traits.plan }} plan?');
+    await page.locator('#node-input-link').fill('https://shop.example.com/cart');
+    await page.locator('#journeys-preview-run').click();
+    await page.locator('.journeys-preview-field[data-field="title"]').getByText('Ada, your cart').waitFor({ timeout: 10_000 });
+    expect(await page.locator('.journeys-preview-field[data-field="body"]').textContent()).to.equal('Still thinking about the pro plan?');
+    await page.locator('#node-input-cap').check();
+    await page.locator('#node-input-capMax').fill('1');
+    await page.locator('#node-dialog-ok').click();
+    await page.locator('#node-input-cap').waitFor({ state: 'detached' });
+    const saved = await page.evaluate(() => {
+      const n = (window as any).RED.nodes.node('push1');
+      return { cap: n.cap, capMax: n.capMax, title: n.title, valid: n.valid };
+    });
+    expect(saved).to.deep.equal({ cap: true, capMax: '1', title: '{{ profile.traits.firstName }}, your cart', valid: true });
+    expect(pageErrors).to.deep.equal([]);
+  });
 });

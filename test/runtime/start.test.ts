@@ -38,7 +38,7 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
       (s) => s.module === 'node-red-contrib-journeys',
     );
     expect(sets.flatMap((s) => s.types).sort()).to.deep.equal(
-      ['email-account', 'event-in', 'journey-split', 'journey-store', 'profile-merge', 'segment', 'send-email', 'send-sms', 'track', 'twilio-account', 'wait'],
+      ['email-account', 'event-in', 'fcm-account', 'journey-split', 'journey-store', 'profile-merge', 'segment', 'send-email', 'send-push', 'send-sms', 'track', 'twilio-account', 'wait'],
     );
     for (const set of sets) expect(set, JSON.stringify(set)).to.include({ enabled: true }).and.not.have.property('err');
     const editor = await red!.request('GET', '/nodes', undefined, { accept: 'text/html' });
@@ -48,6 +48,7 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
     expect(editor.text).to.include('data-help-name="segment"');
     expect(editor.text).to.include('data-help-name="send-email"');
     expect(editor.text).to.include('data-help-name="send-sms"');
+    expect(editor.text).to.include('data-help-name="send-push"');
     // The editor code the senders share comes as a plugin, loaded before the nodes.
     const plugins = await red!.request('GET', '/plugins', undefined, { accept: 'application/json' });
     expect((plugins.json as Array<{ id: string; enabled: boolean }>).map((p) => p.id)).to.include('node-red-contrib-journeys/journeys-editor');
