@@ -11,7 +11,6 @@ import { channelTemplates } from '../../lib/index.js';
 import { registerPreview } from '../shared/preview.js';
 import { registerNode, type Node, type NodeAPI } from '../shared/red.js';
 import { defineSender, type SenderDef } from '../shared/sender.js';
-import type { TwilioAccountNode } from '../twilio-account/account-node.js';
 
 interface SendSmsDef extends SenderDef {
   body?: string;
@@ -20,19 +19,11 @@ interface SendSmsDef extends SenderDef {
 export = function (RED: NodeAPI): void {
   function SendSmsNode(this: Node, def: SendSmsDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
-    defineSender(RED, node, def, {
+    defineSender(RED, this, def, {
       channel: 'sms',
       templates: () => channelTemplates('sms', { body: def.body ?? '' }),
-      channelSpec: (user) => {
-        // Twilio refusing a send because the person replied STOP (21610) denies SMS consent in this node's store.
-        const account = def.account ? (RED.nodes.getNode(def.account) as TwilioAccountNode | null) : null;
-        if (account && typeof account.watchStops === 'function') {
-          const forget = account.watchStops(node.id, () => user.store());
-          node.on('close', () => forget());
-        }
-        return smsChannel();
-      },
+      // A send Twilio refuses because the person replied STOP (21610) fails as `stop`, which withdraws SMS consent (lib/channels/send.ts).
+      channelSpec: () => smsChannel(),
     });
   }
 

@@ -1,5 +1,4 @@
 /** What send-sms and the inbound route need of a twilio-account config node. */
-import type { Store } from '../../lib/index.js';
 import type { AccountNode } from '../shared/sender.js';
 
 export interface TwilioAccountNode extends AccountNode {
@@ -7,6 +6,4 @@ export interface TwilioAccountNode extends AccountNode {
   authToken(): string;
   /** The journey-store id inbound messages go to, or '' when none is chosen. */
   inboundStore(): string;
-  /** A send-sms node's store, for the consent change when Twilio says its recipient replied STOP. */
-  watchStops(nodeId: string, store: () => Promise<Store>): () => void;
 }

@@ -3,8 +3,8 @@
  * phone number's inbound messages come to. The auth token is a credential, never in the
  * flow file. It owns one SDK client for all the send-sms nodes that use it.
  */
-import { stoppedByCarrier, twilioAccountProblem, twilioProvider, type TwilioAccount } from '../../lib/channels/sms/index.js';
-import type { Delivery, Provider, Store } from '../../lib/index.js';
+import { twilioAccountProblem, twilioProvider, type TwilioAccount } from '../../lib/channels/sms/index.js';
+import type { Provider } from '../../lib/index.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
 import type { TwilioAccountNode } from './account-node.js';
 import { registerInbound } from './inbound-route.js';
@@ -26,14 +26,7 @@ export = function (RED: NodeAPI): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const credentials = (node.credentials ?? {}) as Credentials;
-    const stores = new Map<string, () => Promise<Store>>();
     let made: Provider | null = null;
-
-    const onStop = async (delivery: Delivery) => {
-      const store = stores.get(delivery.node);
-      if (!store) return;
-      await stoppedByCarrier(await store(), delivery, new Date());
-    };
 
     node.provider = () => {
       const account: TwilioAccount = {
@@ -44,21 +37,14 @@ export = function (RED: NodeAPI): void {
       };
       const problem = twilioAccountProblem(account);
       if (problem) return new Error(RED._('twilio-account.errors.bad-account', { reason: problem }));
-      made ??= twilioProvider(account, onStop);
+      made ??= twilioProvider(account);
       return made;
     };
     node.authToken = () => credentials.authToken ?? '';
     node.inboundStore = () => def.store ?? '';
-    node.watchStops = (nodeId, store) => {
-      stores.set(nodeId, store);
-      return () => {
-        if (stores.get(nodeId) === store) stores.delete(nodeId);
-      };
-    };
 
     node.on('close', () => {
       made = null;
-      stores.clear();
     });
   }
 

@@ -12,7 +12,6 @@ import type { IdentityDoc } from '../../profiles/profile.js';
 import { followMerges } from '../../profiles/resolve.js';
 import type { Store } from '../../store/port.js';
 import { COLLECTIONS } from '../../store/schema.js';
-import type { Delivery } from '../delivery.js';
 import { compactPhone } from './address.js';
 
 export type InboundKind = 'stop' | 'start' | 'help' | 'reply';
@@ -87,7 +86,3 @@ export async function handleInbound(store: Store, params: Record<string, string>
   return { kind, profileId };
 }
 
-/** Twilio refused a send because the person replied STOP earlier (error 21610): consent follows. */
-export async function stoppedByCarrier(store: Store, delivery: Delivery, now: Date): Promise<void> {
-  await setConsent(store, delivery.profileId, 'sms', 'denied', now, 'stop');
-}

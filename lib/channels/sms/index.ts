@@ -11,10 +11,9 @@ export {
   twilioAccountProblem,
   twilioProvider,
   TWILIO_STOPPED,
-  type StopHandler,
   type TwilioAccount,
 } from './twilio.js';
-export { handleInbound, inboundKind, profileByPhone, stoppedByCarrier, verifyInbound, type InboundKind, type InboundResult } from './inbound.js';
+export { handleInbound, inboundKind, profileByPhone, verifyInbound, type InboundKind, type InboundResult } from './inbound.js';
 
 export type SmsField = 'body';
 

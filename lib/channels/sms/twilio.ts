@@ -20,7 +20,6 @@ export interface TwilioAccount {
 }
 
 /** Called when Twilio says the recipient replied STOP (error 21610), so consent can follow. */
-export type StopHandler = (delivery: Delivery) => Promise<void>;
 
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
 const SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
@@ -85,7 +84,7 @@ class RoutedClient extends twilio.RequestClient {
   }
 }
 
-export function twilioProvider(account: TwilioAccount, onStop?: StopHandler): Provider {
+export function twilioProvider(account: TwilioAccount): Provider {
   const base = account.baseUrl ? account.baseUrl.replace(/\/+$/, '') : null;
   const client = twilio(account.accountSid, account.authToken, {
     httpClient: new RoutedClient(base, (account.timeoutSeconds ?? 30) * 1000),
@@ -102,14 +101,7 @@ export function twilioProvider(account: TwilioAccount, onStop?: StopHandler): Pr
         const message = await seen.run(slot, () => client.messages.create({ to, body: delivery.content.body ?? '', ...sender }));
         return { status: 'sent', providerMessageId: message.sid };
       } catch (err) {
-        const result = classify(err, slot.retryAfterMs);
-        if (result.status === 'failed' && result.reason === 'stop' && onStop) {
-          // The send's outcome stands either way; a consent write that failed is said in its detail.
-          await onStop(delivery).catch((e: Error) => {
-            result.error.message += `; the profile's SMS consent was not updated: ${e.message}`;
-          });
-        }
-        return result;
+        return classify(err, slot.retryAfterMs);
       }
     },
   };
