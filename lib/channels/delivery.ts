@@ -60,6 +60,8 @@ export interface Delivery extends Doc {
   dueAt: Date;
   leaseUntil?: Date;
   providerMessageId?: string;
+  /** Addresses the provider reported dead (unregistered push tokens, refused mailboxes). */
+  badAddresses?: string[];
   /** Per-address outcome where a provider gives one (push tokens). */
   results?: Array<{ to: string; ok: boolean; id?: string; error?: string }>;
   /** When the frequency cap slot was taken, to give it back if nothing is sent. */

@@ -131,6 +131,7 @@ export class Outbox {
         sentAt: at,
         providerMessageId: result.providerMessageId,
         ...(result.results ? { results: result.results } : {}),
+        ...(result.badAddresses?.length ? { badAddresses: result.badAddresses } : {}),
       });
     }
     if (result.status === 'retry' && claimed.attempts < policy.attempts) {
@@ -142,7 +143,8 @@ export class Outbox {
     }
     const reason: NotSentReason =
       result.status === 'failed' ? (result.reason ?? 'provider-rejected') : result.status === 'unknown' ? 'unknown-outcome' : 'provider-unavailable';
-    return this.settle(claimed, { status: 'failed', reason, detail: result.error.message, error: result.error });
+    const bad = result.status === 'failed' && result.badAddresses?.length ? { badAddresses: result.badAddresses } : {};
+    return this.settle(claimed, { status: 'failed', reason, detail: result.error.message, error: result.error, ...bad });
   }
 
   /** Ends a delivery without sending it (its journey ended meanwhile, say). */

@@ -25,6 +25,8 @@ export interface ChannelSpec<F extends string> {
   addresses(profile: Profile): AddressLookup;
   /** Extra names the templates may use, known before rendering (an unsubscribe link, say). */
   scopeExtras?(deliveryId: string, profile: Profile): Promise<Record<string, unknown>>;
+  /** Forgets addresses the provider reported dead (push tokens FCM no longer knows). */
+  dropAddresses?(store: Store, profileId: string, addresses: string[], now: Date): Promise<unknown>;
   /** The rendered fields as they are stored and sent (tracked links, a pixel...). */
   finish?(rendered: Record<F, string>, deliveryId: string): Promise<Record<string, string>>;
 }
@@ -138,6 +140,7 @@ export async function send<F extends string>(store: Store, request: SendRequest<
   if (final?.status === 'failed' && (final.reason === 'bounced' || final.reason === 'stop')) {
     await setConsent(store, profile._id, spec.channel, 'denied', new Date(), final.reason);
   }
+  if (final?.badAddresses?.length && spec.dropAddresses) await spec.dropAddresses(store, profile._id, final.badAddresses, new Date());
   return { kind: 'done', delivery: final ?? recorded.delivery };
 }
 

@@ -6,7 +6,7 @@
  */
 import { checkServiceAccount, fcmProvider, parseEndpoint } from '../../lib/channels/push/index.js';
 import type { Provider } from '../../lib/index.js';
-import type { BadTokenHandler, FcmAccountNode } from './account.js';
+import type { AccountNode } from '../shared/sender.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
 
 interface FcmAccountDef extends NodeDef {
@@ -19,19 +19,11 @@ interface Credentials {
 }
 
 export = function (RED: NodeAPI): void {
-  function FcmAccountNode(this: FcmAccountNode, def: FcmAccountDef): void {
+  function FcmAccountNode(this: AccountNode, def: FcmAccountDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
     const credentials = (node.credentials ?? {}) as Credentials;
-    const handlers = new Map<string, BadTokenHandler>();
     let made: (Provider & { close(): Promise<void> }) | null = null;
-
-    node.onBadTokens = (nodeId, handler) => {
-      handlers.set(nodeId, handler);
-      return () => {
-        if (handlers.get(nodeId) === handler) handlers.delete(nodeId);
-      };
-    };
 
     node.provider = () => {
       if (made) return made;
@@ -46,11 +38,7 @@ export = function (RED: NodeAPI): void {
         return new Error(RED._('fcm-account.errors.bad-endpoint', { reason: (err as Error).message }));
       }
       try {
-        made = fcmProvider(
-          { serviceAccount: checked.account, projectId, label: node.id, ...(endpoint ? { endpoint } : {}) },
-          // Deliveries name the node that sent them: that node knows which store the profile is in.
-          { onBadTokens: async (delivery, tokens) => handlers.get(delivery.node)?.(delivery, tokens) },
-        );
+        made = fcmProvider({ serviceAccount: checked.account, projectId, label: node.id, ...(endpoint ? { endpoint } : {}) });
       } catch (err) {
         return new Error(RED._('fcm-account.errors.firebase', { reason: (err as Error).message }));
       }
@@ -60,7 +48,6 @@ export = function (RED: NodeAPI): void {
     node.on('close', (_removed: boolean, done: () => void) => {
       const closing = made?.close();
       made = null;
-      handlers.clear();
       // Deleting the firebase app ends its pending work; a redeploy makes a new one under a new name.
       (closing ?? Promise.resolve()).then(
         () => done(),

@@ -6,9 +6,8 @@
  * unregistered or invalid are removed from the profile.
  * Outputs: 1 sent; 2 not sent, with msg.delivery.reason.
  */
-import { pushChannel, removePushTokens } from '../../lib/channels/push/index.js';
-import { channelTemplates, type Store } from '../../lib/index.js';
-import type { FcmAccountNode } from '../fcm-account/account.js';
+import { pushChannel } from '../../lib/channels/push/index.js';
+import { channelTemplates } from '../../lib/index.js';
 import { registerPreview } from '../shared/preview.js';
 import { registerNode, type Node, type NodeAPI } from '../shared/red.js';
 import { defineSender, type SenderDef } from '../shared/sender.js';
@@ -22,28 +21,10 @@ interface SendPushDef extends SenderDef {
 export = function (RED: NodeAPI): void {
   function SendPushNode(this: Node, def: SendPushDef): void {
     RED.nodes.createNode(this, def);
-    const node = this;
-    let storeOf: (() => Promise<Store>) | null = null;
-    const account = def.account ? (RED.nodes.getNode(def.account) as FcmAccountNode | null) : null;
-    if (account && typeof account.onBadTokens === 'function') {
-      const stop = account.onBadTokens(node.id, async (delivery, tokens) => {
-        try {
-          if (!storeOf) return;
-          const removed = await removePushTokens(await storeOf(), delivery.profileId, tokens, new Date());
-          if (removed > 0) node.log(RED._('send-push.log.tokens-removed', { count: removed, profile: delivery.profileId }));
-        } catch (err) {
-          node.warn(RED._('send-push.errors.token-removal', { profile: delivery.profileId, reason: (err as Error).message }));
-        }
-      });
-      node.on('close', () => stop());
-    }
-    defineSender(RED, node, def, {
+    defineSender(RED, this, def, {
       channel: 'push',
       templates: () => channelTemplates('push', { title: def.title ?? '', body: def.body ?? '', link: def.link ?? '' }),
-      channelSpec: (user) => {
-        storeOf = user.store;
-        return pushChannel();
-      },
+      channelSpec: () => pushChannel(),
     });
   }
 

@@ -9,7 +9,7 @@ import type { NodeMessageInFlow } from 'node-red';
 import { COLLECTIONS, identityKey, resolveProfile, type Delivery, type DeliverySummary, type IdentityDoc, type Profile, type Store } from '../../lib/index.js';
 import fcmAccount = require('../../nodes/fcm-account/fcm-account.js');
 import sendPush = require('../../nodes/send-push/send-push.js');
-import type { FcmAccountNode } from '../../nodes/fcm-account/account.js';
+import type { AccountNode as FcmAccountNode } from '../../nodes/shared/sender.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import { TestFcmApi } from '../support/fcm-api.js';

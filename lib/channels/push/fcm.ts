@@ -1,7 +1,7 @@
 /**
  * Push through Firebase Cloud Messaging with firebase-admin: one message per token, in one
- * sendEach call. Tokens FCM calls dead are handed to `onBadTokens` (the caller removes them
- * from the profile) whatever becomes of the delivery.
+ * sendEach call. Tokens FCM calls dead come back as `badAddresses`, whatever becomes of the
+ * delivery, for the channel to remove from the profile.
  */
 import { randomUUID } from 'node:crypto';
 import { cert, deleteApp, initializeApp, type App, type Credential, type ServiceAccount } from 'firebase-admin/app';
@@ -19,11 +19,6 @@ export interface FcmAccount {
   endpoint?: string;
   /** Part of the firebase app's name, to recognise it (the config node's id). */
   label?: string;
-}
-
-export interface FcmHooks {
-  /** Called with the tokens FCM reported unregistered or invalid. Its failures are its own to report. */
-  onBadTokens?(delivery: Delivery, tokens: string[]): Promise<void>;
 }
 
 export type PushContent = { title: string; body: string; link: string };
@@ -107,7 +102,7 @@ export function fcmOutcome(tokens: string[], responses: SendResponse[]): Provide
   };
 }
 
-export function fcmProvider(account: FcmAccount, hooks: FcmHooks = {}): Provider & { close(): Promise<void> } {
+export function fcmProvider(account: FcmAccount): Provider & { close(): Promise<void> } {
   const agent = account.endpoint ? endpointAgent(account.endpoint) : undefined;
   // cert() caches credentials by the key file's JSON for the process, with the agent of the first call:
   // naming the endpoint in the copy it gets keeps a changed endpoint from reusing the old agent.
@@ -142,10 +137,6 @@ export function fcmProvider(account: FcmAccount, hooks: FcmHooks = {}): Provider
         // The whole call failed (no project, the token endpoint down...): no token was reached.
         const verdict = classifyFcmError(err);
         outcome = verdict === 'retry' ? { status: 'retry', error: errorOf(err) } : { status: 'failed', error: errorOf(err) };
-      }
-      if (outcome.badAddresses?.length && hooks.onBadTokens) {
-        // Removing the tokens must not change what happened to the message: the hook reports its own failures.
-        await hooks.onBadTokens(delivery, outcome.badAddresses).catch(() => undefined);
       }
       if (outcome.status === 'retry') return { status: 'retry', error: outcome.error };
       return outcome;
