@@ -13,6 +13,7 @@ import { COLLECTIONS, EmbeddedStore, MongoStore, type Filter, type Store } from 
 import { benchAudience } from './audience.js';
 import { startTestMongo } from '../test/support/mongo-server.js';
 import { fmt, machine } from './measure.js';
+import { benchReports } from './reports.js';
 import { benchSends, type SendArm } from './sends.js';
 import { benchTimers, type TimerArm } from './timers.js';
 
@@ -78,6 +79,7 @@ async function main(): Promise<void> {
     if (!only || only === 'timers') report.push('', ...(await timersSection(kinds, mongo.server)));
     if (!only || only === 'audience') report.push('', ...(await audienceSection(kinds, mongo.server)));
     if (!only || only === 'sends') report.push('', ...(await sendsSection(kinds)));
+    if (!only || only === 'reports') report.push('', ...(await reportsSection(kinds, mongo.server)));
   } finally {
     await mongo.stop();
     await Promise.all(directories.map((d) => rm(d, { recursive: true, force: true })));
@@ -107,6 +109,51 @@ async function keptSections(path: string, replaced: string): Promise<string[]> {
       const body = s.trim();
       return body.includes('\n_From an earlier run: ') || !run ? `\n${body}` : `\n${body}\n\n_From an earlier run: ${run}_`;
     });
+}
+
+/** The test server has no query planner: every aggregation reads every document, so it gets a tenth of the data. */
+const TEST_SERVER_SHARE = 0.1;
+
+async function reportsSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
+  const instances = Number(option('--instances') ?? (quick ? 10_000 : 100_000));
+  const deliveries = Number(option('--deliveries') ?? (quick ? 100_000 : 1_000_000));
+  const onTestServer = mongoServer.startsWith('mongo-java-server');
+  const lines = [
+    '## Reports',
+    '',
+    'The admin API\'s two questions over a store holding instances (nine in ten in the reported journey) and their deliveries: the journey list, and one journey in full ' +
+      '(funnel, channels, split branches with their test, a 30-day timeline). The baseline is one count of the same journey\'s deliveries on the same store. Median of 3 runs.',
+    '',
+    '| store | instances | deliveries | arm | p50 ms | max ms | ratio to baseline |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
+    const share = kind.name === 'mongodb' && onTestServer ? TEST_SERVER_SHARE : 1;
+    const [ni, nd] = [Math.round(instances * share), Math.round(deliveries * share)];
+    console.log(`reports on ${kind.name}, ${fmt(ni)} instances and ${fmt(nd)} deliveries…`);
+    const store = await kind.open();
+    try {
+      const { arms } = await benchReports({ store, instances: ni, deliveries: nd });
+      const base = arms[0]!;
+      for (const a of arms) {
+        lines.push(`| ${kind.name} | ${fmt(ni)} | ${fmt(nd)} | ${a.arm} | ${fmt(a.p50)} | ${fmt(a.max)} | ${fmt(a.p50 / base.p50, 1)} |`);
+        console.log(`  ${a.arm}: p50 ${fmt(a.p50)} ms`);
+      }
+    } finally {
+      await store.close();
+    }
+  }
+  lines.push(
+    '',
+    'Goal (issue 6): under a second over 1,000,000 deliveries and 100,000 instances on MongoDB. The reports are aggregations over the stored instances and deliveries, matched by the `journey` indexes.',
+  );
+  if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
+    lines.push(
+      '',
+      `On ${mongoServer} the MongoDB rows hold a tenth of the data: it has no query planner and evaluates every aggregation over every document in Java, so its times say nothing of a real MongoDB's. Set MONGODB_URI to a real MongoDB to measure the goal.`,
+    );
+  }
+  return lines;
 }
 
 async function sendsSection(kinds: StoreKind[]): Promise<string[]> {

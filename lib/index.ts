@@ -140,3 +140,4 @@ export { journeyReport, listJourneys, type BranchRow, type ChannelRow, type Funn
 export { compareProportions, normalCdf, wilsonInterval, type Interval } from './reports/stats.js';
 export { addNodeCounts, nodeCounts } from './reports/node-counters.js';
 export * from './channels/push/index.js';
+export { countDelivery, deliveryCounters, type DeliveryCounterDoc } from './reports/delivery-counters.js';

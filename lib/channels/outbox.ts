@@ -15,6 +15,7 @@
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { Delivery, DeliveryError, NotSentReason } from './delivery.js';
+import { countDelivery, finalCounts } from '../reports/delivery-counters.js';
 import { releaseSlot } from './frequency-cap.js';
 import { DuplicateKeyError } from '../store/port.js';
 
@@ -88,6 +89,7 @@ export class Outbox {
   async create(delivery: Delivery): Promise<{ created: boolean; delivery: Delivery }> {
     try {
       await this.deliveries.insertOne(delivery);
+      await countDelivery(this.store, delivery, finalCounts(delivery));
       return { created: true, delivery };
     } catch (err) {
       if (!(err instanceof DuplicateKeyError)) throw err;
@@ -197,6 +199,7 @@ export class Outbox {
       { $set: { ...change, updatedAt: at }, $unset: unset },
       { returnDocument: 'after' },
     );
+    if (after && after.status !== from.status) await countDelivery(this.store, after, finalCounts(after));
     if (after && (after.status === 'failed' || after.status === 'skipped') && after.capReservedAt) {
       await releaseSlot(this.store, after.channel, after.profileId, after.capReservedAt);
     }

@@ -9,6 +9,7 @@ import type { Delivery } from '../channels/delivery.js';
 import type { JourneyInstance } from '../journeys/instance.js';
 import type { Collection, Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
+import { deliveryCounters } from './delivery-counters.js';
 import { compareProportions, wilsonInterval, type Interval } from './stats.js';
 
 export interface StatusCounts {
@@ -160,38 +161,36 @@ async function funnelOf(instances: Instances, journey: string): Promise<FunnelRo
 }
 
 async function channelsOf(store: Store, journey: string): Promise<ChannelRow[]> {
-  const rows = await store.collection<Delivery>(COLLECTIONS.deliveries).aggregate<{
-    _id: { channel: string; node: string; status: string; reason: string | null };
-    n: number;
-    opened: number;
-    clicked: number;
-    conversions: number;
-  }>([
-    { $match: { journey } },
-    {
-      $group: {
-        _id: { channel: '$channel', node: '$node', status: '$status', reason: { $ifNull: ['$reason', null] } },
-        n: { $sum: 1 },
-        opened: { $sum: { $cond: [{ $gt: ['$opens', 0] }, 1, 0] } },
-        clicked: { $sum: { $cond: [{ $gt: ['$clicks', 0] }, 1, 0] } },
-        conversions: { $sum: { $cond: [{ $ifNull: ['$convertedAt', false] }, 1, 0] } },
-      },
-    },
+  // Final states come from the counters; only what is still in flight is counted from the deliveries (few, indexed).
+  const [counters, inFlight] = await Promise.all([
+    deliveryCounters(store, journey),
+    store.collection<Delivery>(COLLECTIONS.deliveries).aggregate<{ _id: { channel: string; node: string }; n: number }>([
+      { $match: { journey, status: { $in: ['queued', 'sending'] } } },
+      { $group: { _id: { channel: '$channel', node: '$node' }, n: { $sum: 1 } } },
+    ]),
   ]);
   const out = new Map<string, ChannelRow>();
-  for (const r of rows) {
-    const key = `${r._id.channel}:${r._id.node}`;
-    const row = out.get(key) ?? { channel: r._id.channel, node: r._id.node, sent: 0, failed: 0, skipped: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: 0 };
-    if (r._id.status === 'sent') row.sent += r.n;
-    else if (r._id.status === 'failed') row.failed += r.n;
-    else if (r._id.status === 'skipped') row.skipped += r.n;
-    else row.queued += r.n;
-    if (r._id.reason && (r._id.status === 'failed' || r._id.status === 'skipped')) row.reasons[r._id.reason] = (row.reasons[r._id.reason] ?? 0) + r.n;
-    row.opened += r.opened;
-    row.clicked += r.clicked;
-    row.conversions += r.conversions;
-    out.set(key, row);
+  const row = (channel: string, node: string) => {
+    const key = `${channel}:${node}`;
+    let r = out.get(key);
+    if (!r) {
+      r = { channel, node, sent: 0, failed: 0, skipped: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: 0 };
+      out.set(key, r);
+    }
+    return r;
+  };
+  for (const c of counters) {
+    Object.assign(row(c.channel, c.node), {
+      sent: c.sent ?? 0,
+      failed: c.failed ?? 0,
+      skipped: c.skipped ?? 0,
+      reasons: c.reasons ?? {},
+      opened: c.opened ?? 0,
+      clicked: c.clicked ?? 0,
+      conversions: c.conversions ?? 0,
+    });
   }
+  for (const q of inFlight) row(q._id.channel, q._id.node).queued = q.n;
   return [...out.values()].sort((a, b) => a.channel.localeCompare(b.channel) || a.node.localeCompare(b.node));
 }
 

@@ -22,6 +22,7 @@ export const COLLECTIONS = {
   frequencyCaps: 'frequencyCaps',
   settings: 'settings',
   nodeCounters: 'nodeCounters',
+  deliveryCounters: 'deliveryCounters',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -65,4 +66,6 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
   settings: [],
   // One document per node (its badge's counts), by _id only.
   nodeCounters: [],
+  // Per journey, channel and send node: what reports show of its deliveries.
+  deliveryCounters: [{ key: { journey: 1 }, name: 'journey' }],
 };

@@ -9,6 +9,10 @@ import {
   channelTemplates,
   classifySmtpError,
   COLLECTIONS,
+  creditDeliveries,
+  deliveryCounters,
+  recordClick,
+  recordOpen,
   CompiledTemplate,
   DEFAULT_RETRY,
   deliveryKey,
@@ -234,6 +238,31 @@ forEachStore((ctx) => {
       expect(await outbox.get('still-sending')).to.include({ status: 'sending' });
       expect(await outbox.get('other-node')).to.include({ status: 'queued' });
       expect(await outbox.recover('n1', provider, { retry: fast })).to.deep.equal({ resent: 0, unknown: 0 });
+    });
+  });
+
+  describe('delivery counters', () => {
+    it('count each delivery once as it ends, its first open and click, and a credited conversion once', async () => {
+      const outbox = new Outbox(ctx.store);
+      await outbox.create(queued('c1'));
+      await outbox.create(queued('c2', new Date(), { instanceId: 'i2' }));
+      await outbox.create(queued('c3', new Date(), { instanceId: 'i3', status: 'skipped', reason: 'no-consent' }));
+      await outbox.create(queued('c4', new Date(), { journey: null }));
+      const provider = scripted([{ status: 'retry', error: { code: 'X', message: 'busy' } }, { status: 'failed', error: { code: 'BAD', message: 'no' } }]);
+      await outbox.deliver('c1', provider, { retry: fast }); // retried, then refused: failed once
+      await outbox.deliver('c2', provider, { retry: fast });
+      await outbox.deliver('c4', provider, { retry: fast }); // outside a journey: not counted
+      await outbox.recover('n1', provider, { retry: fast }); // nothing left: counts nothing more
+      const now = new Date();
+      await recordOpen(ctx.store, 'c2', now);
+      await recordOpen(ctx.store, 'c2', now);
+      await recordClick(ctx.store, 'c2', 'https://example.com/', now);
+      expect(await creditDeliveries(ctx.store, ['i2'], 86_400_000, now)).to.equal(1);
+      expect(await creditDeliveries(ctx.store, ['i2'], 86_400_000, now)).to.equal(0);
+      const [counter, ...others] = await deliveryCounters(ctx.store, 'welcome');
+      expect(others).to.deep.equal([]);
+      expect(counter).to.deep.include({ journey: 'welcome', channel: 'email', node: 'n1', sent: 1, failed: 1, skipped: 1, opened: 1, clicked: 1, conversions: 1 });
+      expect(counter!.reasons).to.deep.equal({ 'provider-rejected': 1, 'no-consent': 1 });
     });
   });
 

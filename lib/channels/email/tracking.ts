@@ -6,6 +6,7 @@
 import { randomUUID } from 'node:crypto';
 import { recordProfileEvent } from '../../events/ingest.js';
 import { setConsent } from '../../profiles/consent.js';
+import { countDelivery } from '../../reports/delivery-counters.js';
 import type { Store } from '../../store/port.js';
 import { COLLECTIONS } from '../../store/schema.js';
 import type { Delivery } from '../delivery.js';
@@ -72,7 +73,10 @@ export async function recordOpen(store: Store, deliveryId: string, now: Date): P
   );
   if (!d) return false;
   // The first open is the event; repeated fetches of the pixel only count on the delivery.
-  if (d.opens === 1) await recordProfileEvent(store, d.profileId, 'email_opened', attribution(d), `email_opened:${d._id}`, now);
+  if (d.opens === 1) {
+    await countDelivery(store, d, { opened: 1 });
+    await recordProfileEvent(store, d.profileId, 'email_opened', attribution(d), `email_opened:${d._id}`, now);
+  }
   return true;
 }
 
@@ -84,6 +88,7 @@ export async function recordClick(store: Store, deliveryId: string, url: string,
     { returnDocument: 'after' },
   );
   if (!d) return false;
+  if (d.clicks === 1) await countDelivery(store, d, { clicked: 1 });
   await recordProfileEvent(store, d.profileId, 'email_clicked', { ...attribution(d), url }, `email_clicked:${randomUUID()}`, now);
   return true;
 }
