@@ -131,10 +131,9 @@ async function funnelOf(instances: Instances, journey: string): Promise<FunnelRo
   // A node passed twice (a loop) counts once per instance.
   const reached = await instances.aggregate<{ _id: string; n: number }>([
     { $match: { journey } },
-    { $project: { nodes: '$path.node' } },
+    { $project: { nodes: { $setUnion: ['$path.node', []] } } },
     { $unwind: '$nodes' },
-    { $group: { _id: { i: '$_id', node: '$nodes' } } },
-    { $group: { _id: '$_id.node', n: { $sum: 1 } } },
+    { $group: { _id: '$nodes', n: { $sum: 1 } } },
   ]);
   const last = await instances.aggregate<{ _id: { node: string; status: string }; n: number }>([
     { $match: { journey } },
@@ -161,14 +160,12 @@ async function funnelOf(instances: Instances, journey: string): Promise<FunnelRo
 }
 
 async function channelsOf(store: Store, journey: string): Promise<ChannelRow[]> {
-  // Final states come from the counters; only what is still in flight is counted from the deliveries (few, indexed).
-  const [counters, inFlight] = await Promise.all([
-    deliveryCounters(store, journey),
-    store.collection<Delivery>(COLLECTIONS.deliveries).aggregate<{ _id: { channel: string; node: string }; n: number }>([
-      { $match: { journey, status: { $in: ['queued', 'sending'] } } },
-      { $group: { _id: { channel: '$channel', node: '$node' }, n: { $sum: 1 } } },
-    ]),
-  ]);
+  // Final states come from the counters; what is still in flight is counted per send node by the node's index (few, if any).
+  const counters = await deliveryCounters(store, journey);
+  const deliveries = store.collection<Delivery>(COLLECTIONS.deliveries);
+  const inFlight = await Promise.all(
+    counters.map(async (c) => ({ _id: { channel: c.channel, node: c.node }, n: await deliveries.count({ node: c.node, status: { $in: ['queued', 'sending'] }, journey }) })),
+  );
   const out = new Map<string, ChannelRow>();
   const row = (channel: string, node: string) => {
     const key = `${channel}:${node}`;
