@@ -1,12 +1,13 @@
 /**
- * Reports from a real Node-RED process with known traffic: 40 people enter a promo journey
- * (split A/B, an email from the outbox, then a wait), 10 of them buy (the goal). The admin
+ * Reports from a real Node-RED process running the example flow "A/B test of an offer" with
+ * known traffic: 40 people enter the promo journey (split A/B, one email per branch from the
+ * outbox, then a wait), 10 of them buy (the goal). The admin
  * API must give exactly the figures the traffic implies, as JSON and CSV, and the Journeys
  * sidebar in Chromium must show them; a click on a funnel row selects its node.
  */
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { chromium, type Browser, type Page } from 'playwright-core';
@@ -16,20 +17,7 @@ import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
-const z = 'rp-tab';
 const PEOPLE = 40;
-
-const FLOW = [
-  { id: z, type: 'tab', label: 'Promo' },
-  { id: 'rp-store', type: 'journey-store', backend: 'embedded', directory: 'journeys-store' },
-  { id: 'rp-http', type: 'http in', z, x: 120, y: 100, url: '/promo/events', method: 'post', wires: [['rp-in']] },
-  { id: 'rp-in', type: 'event-in', z, x: 300, y: 100, name: 'promo entry', store: 'rp-store', property: 'payload', journey: 'promo', trigger: 'promo_start', reentry: 'once', goalEvents: 'purchase', attributionDays: 7, wires: [['rp-split'], ['rp-reply']] },
-  { id: 'rp-split', type: 'journey-split', z, x: 480, y: 100, name: 'offer test', store: 'rp-store', mode: 'stable', branches: [{ name: 'A', weight: 50 }, { name: 'B', weight: 50 }], holdout: 0, outputs: 2, wires: [['rp-mail'], ['rp-mail']] },
-  { id: 'rp-mail', type: 'send-email', z, x: 660, y: 100, name: 'offer email', store: 'rp-store', account: '', subject: 'An offer for {{ profile.traits.firstName }}', html: '<p>Hi</p>', text: 'Hi', consent: 'opt-out', trackOpens: true, trackClicks: true, unsubscribe: true, wires: [['rp-wait', 'rp-reply'], ['rp-reply']] },
-  { id: 'rp-wait', type: 'wait', z, x: 840, y: 60, name: 'a day', store: 'rp-store', mode: 'duration', amount: 1, unit: 'days', wires: [[], []] },
-  { id: 'rp-reply', type: 'change', z, x: 860, y: 160, rules: [{ t: 'set', p: 'payload', pt: 'msg', to: '{"profileId": profileId, "variant": journey.variant, "error": error.code}', tot: 'jsonata' }], wires: [['rp-res']] },
-  { id: 'rp-res', type: 'http response', z, x: 1040, y: 160, wires: [] },
-];
 
 describe(`journey reports (real ${nodeRedPackage} process: admin API and the Journeys sidebar in Chromium)`, function () {
   this.timeout(180_000);
@@ -42,7 +30,8 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
   before(async () => {
     if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM.`);
     userDir = await mkdtemp(join(tmpdir(), 'journeys-reports-'));
-    await writeFile(join(userDir, 'flows.json'), JSON.stringify(FLOW));
+    // The example as a user imports it from Import ▸ Examples.
+    await copyFile(join(root, 'examples', 'A-B test of an offer.json'), join(userDir, 'flows.json'));
     red = await startNodeRed(userDir);
     for (let i = 0; i < PEOPLE; i++) {
       const answer = await red.request('POST', '/promo/events', { name: 'promo_start', identities: { email: `p${i}@example.com` }, traits: { firstName: `P${i}` }, messageId: `start-${i}` });
@@ -70,7 +59,7 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     const answer = await red!.request('GET', '/journeys/reports');
     expect(answer.status, answer.text).to.equal(200);
     const body = answer.json as { store: string; stores: Array<{ id: string }>; journeys: JourneySummary[] };
-    expect(body.store).to.equal('rp-store');
+    expect(body.store).to.equal('ab0f1e2r3t4e5s6s');
     expect(body.journeys).to.deep.equal([
       { journey: 'promo', entered: PEOPLE, active: 0, waiting: PEOPLE - buyers.length, completed: 0, exited: 0, converted: buyers.length, conversionRate: buyers.length / PEOPLE },
     ]);
@@ -87,15 +76,19 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     const answer = await red!.request('GET', '/journeys/reports/promo');
     const report = answer.json as JourneyReport;
     const funnel = (node: string) => report.funnel.find((f: FunnelRow) => f.node === node);
-    expect(funnel('rp-split')).to.deep.include({ reached: PEOPLE });
-    expect(funnel('rp-mail')).to.deep.equal({ node: 'rp-mail', reached: PEOPLE, here: PEOPLE - buyers.length, endedHere: { completed: 0, exited: 0, converted: buyers.length } });
+    expect(funnel('ab-split')).to.deep.include({ reached: PEOPLE });
+    for (const [node, variant] of [['ab-mail-a', 'A'], ['ab-mail-b', 'B']] as const) {
+      const left = count(variant) - count(variant, true);
+      expect(funnel(node)).to.deep.equal({ node, reached: count(variant), here: left, endedHere: { completed: 0, exited: 0, converted: count(variant, true) } });
+    }
     expect(report.channels).to.deep.equal([
-      { channel: 'email', node: 'rp-mail', sent: PEOPLE, skipped: 0, failed: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: buyers.length },
+      { channel: 'email', node: 'ab-mail-a', sent: count('A'), skipped: 0, failed: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: count('A', true) },
+      { channel: 'email', node: 'ab-mail-b', sent: count('B'), skipped: 0, failed: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: count('B', true) },
     ] satisfies ChannelRow[]);
     const branches = report.branches;
     expect(branches.map((b: BranchRow) => [b.split, b.variant, b.instances, b.converted])).to.deep.equal([
-      ['rp-split', 'A', count('A'), count('A', true)],
-      ['rp-split', 'B', count('B'), count('B', true)],
+      ['ab-split', 'A', count('A'), count('A', true)],
+      ['ab-split', 'B', count('B'), count('B', true)],
     ]);
     expect(branches[0]!.vsControl).to.equal(null); // A, the first branch, is the control without a holdout
     expect(branches[1]!.vsControl).to.include({ control: 'A' });
@@ -106,8 +99,8 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
 
     const csv = await red!.request('GET', '/journeys/reports/promo?format=csv&days=7');
     expect(csv.text).to.contain(`journey,promo,entered,${PEOPLE}\r\n`);
-    expect(csv.text).to.contain(`channel,email:rp-mail,conversions,${buyers.length}\r\n`);
-    expect(csv.text).to.contain(`branch,rp-split:A,instances,${count('A')}\r\n`);
+    expect(csv.text).to.contain(`channel,email:ab-mail-b,conversions,${count('B', true)}\r\n`);
+    expect(csv.text).to.contain(`branch,ab-split:A,instances,${count('A')}\r\n`);
     expect(csv.text.split('\r\n').filter((l) => l.startsWith('timeline,'))).to.have.length(14);
   });
 
@@ -117,7 +110,7 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${red!.url}/`);
-    await page.waitForFunction(() => !!((window as any).RED?.sidebar?.containsTab?.('journeys') && (window as any).RED.nodes.node('rp-mail')), undefined, { timeout: 60_000 });
+    await page.waitForFunction(() => !!((window as any).RED?.sidebar?.containsTab?.('journeys') && (window as any).RED.nodes.node('ab-mail-a')), undefined, { timeout: 60_000 });
     await page.evaluate(() => (window as any).RED.sidebar.show('journeys'));
     const row = page.locator('.journeys-list tr[data-journey="promo"]');
     await row.waitFor({ timeout: 15_000 });
@@ -125,24 +118,25 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     expect(cells).to.deep.equal(['promo', String(PEOPLE), '0', String(PEOPLE - buyers.length), '0', '0', String(buyers.length), '25%']);
 
     await row.click();
-    const mailRow = page.locator('.journeys-funnel tr[data-node="rp-mail"]');
+    const mailRow = page.locator('.journeys-funnel tr[data-node="ab-mail-a"]');
     await mailRow.waitFor({ timeout: 15_000 });
-    expect(await mailRow.locator('td').allTextContents()).to.deep.equal(['offer email', String(PEOPLE), String(PEOPLE - buyers.length), '0', '0', String(buyers.length)]);
-    expect(await page.locator('.journeys-channels tr[data-node="rp-mail"] td').allTextContents()).to.deep.equal([
-      'email: offer email',
-      String(PEOPLE),
+    const [a, aBought] = [count('A'), count('A', true)];
+    expect(await mailRow.locator('td').allTextContents()).to.deep.equal(['offer A: 10% off', String(a), String(a - aBought), '0', '0', String(aBought)]);
+    expect(await page.locator('.journeys-channels tr[data-node="ab-mail-a"] td').allTextContents()).to.deep.equal([
+      'email: offer A: 10% off',
+      String(a),
       '0',
       '0',
       '0',
       '0',
-      String(buyers.length),
+      String(aBought),
     ]);
     expect(await page.locator('.journeys-branches tr[data-variant="B"] td').nth(1).textContent()).to.equal(String(count('B')));
     await page.locator('svg.journeys-timeline').waitFor();
 
     await mailRow.click();
     const selected = await page.evaluate(() => (window as any).RED.view.selection().nodes?.map((n: { id: string }) => n.id));
-    expect(selected).to.deep.equal(['rp-mail']);
+    expect(selected).to.deep.equal(['ab-mail-a']);
     await mkdir(join(root, 'test-artifacts'), { recursive: true });
     await page.screenshot({ path: join(root, 'test-artifacts/journeys-sidebar.png') });
     expect(errors).to.deep.equal([]);
