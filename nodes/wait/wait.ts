@@ -84,9 +84,12 @@ export = function (RED: NodeAPI): void {
       const forget = user.config.onResume(node.id, onResume);
       // Start the scheduler with the flow, so waits that fell due while it was down fire now.
       user.config.getWaits().then(showWaiting, (err: Error) => node.error(err.message));
+      // Instances also stop waiting elsewhere (a goal, an exit, another process): look again now and then.
+      const recount = setInterval(showWaiting, 30_000);
 
       const close = async (removed: boolean) => {
         forget();
+        clearInterval(recount);
         if (refresh) clearTimeout(refresh);
         refresh = null;
         // Removed from the flow: its waiting instances end with a reason instead of firing into nothing.

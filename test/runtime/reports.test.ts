@@ -106,7 +106,7 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
 
   it('shows the same figures in the Journeys sidebar, and selects a node from its funnel row', async () => {
     browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
-    const page: Page = await browser.newPage({ viewport: { width: 1600, height: 1000 } });
+    const page: Page = await browser.newPage({ viewport: { width: 1700, height: 1500 } });
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${red!.url}/`);
@@ -138,6 +138,7 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     const selected = await page.evaluate(() => (window as any).RED.view.selection().nodes?.map((n: { id: string }) => n.id));
     expect(selected).to.deep.equal(['ab-mail-a']);
     await mkdir(join(root, 'test-artifacts'), { recursive: true });
+    await page.evaluate(() => document.querySelector('.journeys-sidebar')?.scrollTo(0, 0));
     await page.screenshot({ path: join(root, 'test-artifacts/journeys-sidebar.png') });
     expect(errors).to.deep.equal([]);
   });
