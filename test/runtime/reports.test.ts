@@ -110,7 +110,19 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
     await page.goto(`${red!.url}/`);
-    await page.waitForFunction(() => !!((window as any).RED?.sidebar?.containsTab?.('journeys') && (window as any).RED.nodes.node('ab-mail-a')), undefined, { timeout: 60_000 });
+    await page.waitForFunction(
+      () => {
+        const RED = (window as any).RED;
+        try {
+          // Node-RED 4.1 throws here until its sidebar is built.
+          return !!(RED.sidebar.containsTab('journeys') && RED.nodes.node('ab-mail-a'));
+        } catch {
+          return false;
+        }
+      },
+      undefined,
+      { timeout: 60_000 },
+    );
     await page.evaluate(() => (window as any).RED.sidebar.show('journeys'));
     const row = page.locator('.journeys-list tr[data-journey="promo"]');
     await row.waitFor({ timeout: 15_000 });
