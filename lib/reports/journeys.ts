@@ -101,62 +101,69 @@ export async function listJourneys(store: Store): Promise<JourneySummary[]> {
 }
 
 export async function journeyReport(store: Store, journey: string, options: { days?: number; now?: Date } = {}): Promise<JourneyReport> {
-  const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
-  const [summary] = (await listJourneysMatching(store, journey)) ?? [];
-  const [funnel, channels, branches, timeline] = await Promise.all([
-    funnelOf(instances, journey),
+  const [figures, channels] = await Promise.all([
+    instanceFigures(store.collection<JourneyInstance>(COLLECTIONS.instances), journey, options.days ?? 30, options.now ?? new Date()),
     channelsOf(store, journey),
-    branchesOf(instances, journey),
-    timelineOf(instances, journey, options.days ?? 30, options.now ?? new Date()),
   ]);
-  return { ...(summary ?? { journey, ...withRate({ ...EMPTY }) }), funnel, channels, branches, timeline };
+  return { ...figures, channels };
 }
 
-async function listJourneysMatching(store: Store, journey: string): Promise<JourneySummary[]> {
-  const rows = await store
-    .collection<JourneyInstance>(COLLECTIONS.instances)
-    .aggregate<{ _id: string; n: number }>([{ $match: { journey } }, { $group: { _id: '$status', n: { $sum: 1 } } }]);
-  if (rows.length === 0) return [];
+type InstanceFields = Pick<JourneyInstance, 'status' | 'path' | 'variants' | 'enteredAt' | 'endedAt'>;
+
+/**
+ * Counts, funnel, branches and timeline in one pass over the journey's instances, read
+ * through the journey index with only the fields they need: one read of each instance
+ * instead of an aggregation per figure.
+ */
+async function instanceFigures(instances: Collection<JourneyInstance>, journey: string, days: number, now: Date): Promise<Omit<JourneyReport, 'channels'>> {
   const counts = { ...EMPTY };
-  for (const row of rows) {
-    counts.entered += row.n;
-    if (row._id in counts) counts[row._id as keyof typeof EMPTY] += row.n;
-  }
-  return [{ journey, ...withRate(counts) }];
-}
-
-type Instances = Collection<JourneyInstance>;
-
-async function funnelOf(instances: Instances, journey: string): Promise<FunnelRow[]> {
-  // A node passed twice (a loop) counts once per instance.
-  const reached = await instances.aggregate<{ _id: string; n: number }>([
-    { $match: { journey } },
-    { $project: { nodes: { $setUnion: ['$path.node', []] } } },
-    { $unwind: '$nodes' },
-    { $group: { _id: '$nodes', n: { $sum: 1 } } },
-  ]);
-  const last = await instances.aggregate<{ _id: { node: string; status: string }; n: number }>([
-    { $match: { journey } },
-    { $project: { status: 1, lastNode: { $arrayElemAt: ['$path.node', -1] } } },
-    { $group: { _id: { node: '$lastNode', status: '$status' }, n: { $sum: 1 } } },
-  ]);
-  const rows = new Map<string, FunnelRow>();
+  const funnel = new Map<string, FunnelRow>();
+  const branches = new Map<string, Map<string, { n: number; converted: number }>>();
+  const since = Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (days - 1));
+  const timeline: TimelineRow[] = Array.from({ length: days }, (_, d) => ({ day: new Date(since + d * 86_400_000).toISOString().slice(0, 10), entered: 0, converted: 0 }));
+  const dayIndex = (at: Date | undefined) => (at ? Math.floor((new Date(at).getTime() - since) / 86_400_000) : -1);
   const row = (node: string) => {
-    let r = rows.get(node);
+    let r = funnel.get(node);
     if (!r) {
       r = { node, reached: 0, here: 0, endedHere: { completed: 0, exited: 0, converted: 0 } };
-      rows.set(node, r);
+      funnel.set(node, r);
     }
     return r;
   };
-  for (const r of reached) row(r._id).reached = r.n;
-  for (const l of last) {
-    if (typeof l._id.node !== 'string') continue;
-    const r = row(l._id.node);
-    if (l._id.status === 'active' || l._id.status === 'waiting') r.here += l.n;
-    else if (l._id.status === 'completed' || l._id.status === 'exited' || l._id.status === 'converted') r.endedHere[l._id.status] += l.n;
+  const projection = { status: 1, 'path.node': 1, variants: 1, enteredAt: 1, endedAt: 1 } as const;
+  for await (const i of instances.find({ journey }, { projection }) as AsyncIterable<InstanceFields>) {
+    counts.entered += 1;
+    if (i.status in counts) counts[i.status as keyof typeof EMPTY] += 1;
+    const nodes = (i.path ?? []).map((step) => step.node);
+    // A node passed twice (a loop) counts once per instance.
+    for (const node of new Set(nodes)) row(node).reached += 1;
+    const last = nodes[nodes.length - 1];
+    if (last !== undefined) {
+      if (i.status === 'active' || i.status === 'waiting') row(last).here += 1;
+      else row(last).endedHere[i.status] += 1;
+    }
+    for (const [split, variant] of Object.entries(i.variants ?? {})) {
+      const bySplit = branches.get(split) ?? new Map<string, { n: number; converted: number }>();
+      const b = bySplit.get(variant) ?? { n: 0, converted: 0 };
+      b.n += 1;
+      if (i.status === 'converted') b.converted += 1;
+      bySplit.set(variant, b);
+      branches.set(split, bySplit);
+    }
+    const entered = dayIndex(i.enteredAt);
+    if (entered >= 0 && entered < days) timeline[entered]!.entered += 1;
+    if (i.status === 'converted') {
+      const converted = dayIndex(i.endedAt);
+      if (converted >= 0 && converted < days) timeline[converted]!.converted += 1;
+    }
   }
-  return [...rows.values()].sort((a, b) => b.reached - a.reached || a.node.localeCompare(b.node));
+  return {
+    journey,
+    ...withRate(counts),
+    funnel: [...funnel.values()].sort((a, b) => b.reached - a.reached || a.node.localeCompare(b.node)),
+    branches: branchRows(branches),
+    timeline,
+  };
 }
 
 async function channelsOf(store: Store, journey: string): Promise<ChannelRow[]> {
@@ -191,23 +198,10 @@ async function channelsOf(store: Store, journey: string): Promise<ChannelRow[]> 
   return [...out.values()].sort((a, b) => a.channel.localeCompare(b.channel) || a.node.localeCompare(b.node));
 }
 
-async function branchesOf(instances: Instances, journey: string): Promise<BranchRow[]> {
-  const rows = await instances.aggregate<{ _id: { split: string; variant: string }; n: number; converted: number }>([
-    { $match: { journey } },
-    { $project: { status: 1, variants: { $objectToArray: { $ifNull: ['$variants', {}] } } } },
-    { $unwind: '$variants' },
-    {
-      $group: {
-        _id: { split: '$variants.k', variant: '$variants.v' },
-        n: { $sum: 1 },
-        converted: { $sum: { $cond: [{ $eq: ['$status', 'converted'] }, 1, 0] } },
-      },
-    },
-  ]);
-  const bySplit = new Map<string, Array<{ variant: string; n: number; converted: number }>>();
-  for (const r of rows) bySplit.set(r._id.split, [...(bySplit.get(r._id.split) ?? []), { variant: r._id.variant, n: r.n, converted: r.converted }]);
+function branchRows(bySplit: Map<string, Map<string, { n: number; converted: number }>>): BranchRow[] {
   const out: BranchRow[] = [];
-  for (const [split, variants] of [...bySplit].sort(([a], [b]) => a.localeCompare(b))) {
+  for (const [split, byVariant] of [...bySplit].sort(([a], [b]) => a.localeCompare(b))) {
+    const variants = [...byVariant].map(([variant, v]) => ({ variant, ...v }));
     variants.sort((a, b) => (a.variant === 'holdout' ? 1 : b.variant === 'holdout' ? -1 : a.variant.localeCompare(b.variant)));
     const control = variants.find((v) => v.variant === 'holdout') ?? variants[0]!;
     for (const v of variants) {
@@ -224,25 +218,4 @@ async function branchesOf(instances: Instances, journey: string): Promise<Branch
     }
   }
   return out;
-}
-
-async function timelineOf(instances: Instances, journey: string, days: number, now: Date): Promise<TimelineRow[]> {
-  const since = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), now.getUTCDate() - (days - 1)));
-  const dayOf = (field: string) => ({ $dateToString: { format: '%Y-%m-%d', date: field } });
-  const [entered, converted] = await Promise.all([
-    instances.aggregate<{ _id: string; n: number }>([
-      { $match: { journey, enteredAt: { $gte: since } } },
-      { $group: { _id: dayOf('$enteredAt'), n: { $sum: 1 } } },
-    ]),
-    instances.aggregate<{ _id: string; n: number }>([
-      { $match: { journey, status: 'converted', endedAt: { $gte: since } } },
-      { $group: { _id: dayOf('$endedAt'), n: { $sum: 1 } } },
-    ]),
-  ]);
-  const rows: TimelineRow[] = [];
-  for (let d = 0; d < days; d++) {
-    const day = new Date(since.getTime() + d * 86_400_000).toISOString().slice(0, 10);
-    rows.push({ day, entered: entered.find((e) => e._id === day)?.n ?? 0, converted: converted.find((c) => c._id === day)?.n ?? 0 });
-  }
-  return rows;
 }

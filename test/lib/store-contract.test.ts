@@ -59,6 +59,17 @@ describe('store port contract', function () {
       expect(await items().count({ at: { $lt: new Date('2026-01-01T00:00:00Z') } })).to.equal(0);
     });
 
+    it('projects dotted paths through arrays, nested objects and dates, and can leave _id out', async () => {
+      const at = new Date('2026-02-03T04:05:06Z');
+      await items().insertOne({ _id: 'p1', path: [{ node: 'a', at }, { node: 'b', at }, 7], variants: { s1: 'A' }, at, other: 'x', deep: { keep: 1, drop: 2 } });
+      const [doc] = await all(items().find({ _id: 'p1' }, { projection: { 'path.node': 1, variants: 1, at: 1, 'deep.keep': 1 } }));
+      expect(doc).to.deep.equal({ _id: 'p1', path: [{ node: 'a' }, { node: 'b' }], variants: { s1: 'A' }, at, deep: { keep: 1 } });
+      expect(await items().findOne({ _id: 'p1' }, { projection: { _id: 0, other: 1 } })).to.deep.equal({ other: 'x' });
+      // What was read is the reader's own: changing it changes nothing stored.
+      (doc!.variants as Record<string, string>).s1 = 'changed';
+      expect((await items().findOne({ _id: 'p1' }))?.variants).to.deep.equal({ s1: 'A' });
+    });
+
     it('finds with filter, sort, skip, limit and projection', async () => {
       for (let i = 0; i < 10; i++) await items().insertOne({ _id: `i${i}`, n: i, group: i % 2 ? 'odd' : 'even' });
       const odd = await all(items().find({ group: 'odd' }, { sort: { n: -1 }, skip: 1, limit: 2 }));

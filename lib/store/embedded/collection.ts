@@ -23,6 +23,7 @@ import {
 import { compileFilter } from '../filter-engine.js';
 import type { JournalRecord } from './codec.js';
 import { EqualityIndexes, equalityValues } from './equality-index.js';
+import { inclusionTree, project } from './projection.js';
 
 export type Persist = (records: JournalRecord[]) => Promise<void>;
 
@@ -82,12 +83,14 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   }
 
   async findOne(filter: Filter, options: Pick<FindOptions, 'sort' | 'projection'> = {}): Promise<T | null> {
-    const [first] = this.select(filter, { ...options, limit: 1 });
-    return first ? clone(first) : null;
+    const { docs, copies } = this.select(filter, { ...options, limit: 1 });
+    const [first] = docs;
+    return first ? (copies ? first : clone(first)) : null;
   }
 
   async *find(filter: Filter, options: FindOptions = {}): AsyncIterable<T> {
-    for (const doc of this.select(filter, options)) yield clone(doc);
+    const { docs, copies } = this.select(filter, options);
+    for (const doc of docs) yield copies ? doc : clone(doc);
   }
 
   async count(filter: Filter): Promise<number> {
@@ -120,7 +123,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   }
 
   async deleteOne(filter: Filter): Promise<number> {
-    const [target] = this.select(filter, { limit: 1 });
+    const [target] = this.select(filter, { limit: 1 }).docs;
     if (!target) return 0;
     this.remove(target._id);
     await this.persist([{ c: this.name, del: target._id }]);
@@ -149,7 +152,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     update: Update,
     upsert: boolean,
   ): { result: UpdateResult; before: T | null; after: T | null; changed: T[] } {
-    const [current] = this.select(filter, { limit: 1 });
+    const [current] = this.select(filter, { limit: 1 }).docs;
     if (current) {
       const next = this.applyUpdate(current, update, false);
       if (next) this.put(next);
@@ -182,7 +185,8 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     return changedPaths.length > 0 || inserting ? next : null;
   }
 
-  private select(filter: Filter, options: FindOptions): T[] {
+  /** The matching documents; `copies` when they are already the caller's own (a projection copies what it keeps). */
+  private select(filter: Filter, options: FindOptions): { docs: T[]; copies: boolean } {
     let docs = this.matching(filter);
     if (options.sort) {
       const sort = options.sort;
@@ -192,9 +196,11 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     const end = options.limit && options.limit > 0 ? skip + options.limit : undefined;
     docs = docs.slice(skip, end);
     if (options.projection && Object.keys(options.projection).length > 0) {
+      const tree = inclusionTree(options.projection);
+      if (tree) return { docs: docs.map((d) => project(d, tree, clone)), copies: true };
       docs = new Aggregator([{ $project: options.projection }]).run(docs as AnyObject[]) as T[];
     }
-    return docs;
+    return { docs, copies: false };
   }
 
   private matching(filter: Filter): T[] {
@@ -211,9 +217,18 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     }
     const candidates = this.indexes.candidates(filter);
     if (candidates) {
+      // One equality on a top-level field (a report reads a journey's every instance so) is checked
+      // directly; only a value the index could not key (an array, say) goes through the full filter.
+      const keys = Object.keys(filter);
+      const only = keys.length === 1 && !keys[0]!.includes('.') ? keys[0]! : null;
+      const wanted = only === null ? undefined : filter[only];
+      const direct = only !== null && isPlainEquality(wanted);
       for (const candidate of candidates) {
         const doc = this.docs.get(candidate);
-        if (doc && query.test(doc)) out.push(doc);
+        if (!doc) continue;
+        const value = direct ? (doc as Record<string, unknown>)[only!] : undefined;
+        const matches = direct ? value === wanted || (typeof value === 'object' && value !== null && query.test(doc)) : query.test(doc);
+        if (matches) out.push(doc);
       }
       return out;
     }
@@ -243,4 +258,9 @@ function equalityFields(filter: Filter): Record<string, unknown> {
     if (!isOperatorObject) out[key] = clone(value);
   }
   return out;
+}
+
+/** A string, number or boolean compared for equality: what the equality index keys exactly. */
+function isPlainEquality(condition: unknown): boolean {
+  return typeof condition === 'string' || typeof condition === 'number' || typeof condition === 'boolean';
 }
