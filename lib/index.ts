@@ -141,3 +141,4 @@ export { compareProportions, normalCdf, wilsonInterval, type Interval } from './
 export { addNodeCounts, nodeCounts } from './reports/node-counters.js';
 export * from './channels/push/index.js';
 export { countDelivery, deliveryCounters, type DeliveryCounterDoc } from './reports/delivery-counters.js';
+export { SIGNATURE_HEADER, signWebhook, TIMESTAMP_HEADER, verifyWebhook, WEBHOOK_BODY_LIMIT, WEBHOOK_TOLERANCE_MS, type WebhookCheck } from './events/webhook.js';

@@ -8,20 +8,33 @@
 import { enrol, ingestEvent } from '../../lib/index.js';
 import { defineJourney, nameList, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
 import { journeys } from '../shared/journeys.js';
-import { redUtil, registerNode, type NodeAPI, type NodeDef, type Node } from '../shared/red.js';
+import { redUtil, registerNode, type NodeAPI, type NodeDef, type Node, type NodeMessage, type NodeMessageInFlow, type Send } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
+import { registerHook, registerWebhookRoute, type HookOutcome } from './webhook-route.js';
 
 interface EventInDef extends NodeDef, JourneyEntryDef {
   store?: string;
   property?: string;
   journey?: string;
   trigger?: string;
+  /** Receives signed events at POST /journeys/hooks/<webhook> too. */
+  webhook?: string;
 }
+
+interface Credentials {
+  secret?: string;
+}
+
+/** How each way an event leaves the node answers a webhook sender. */
+type Outcome = { entered: boolean; code?: string; message?: string; profileId?: string };
+
+const INVALID = new Set(['NOT_AN_OBJECT', 'BAD_NAME', 'NO_IDENTITY', 'BAD_IDENTITY', 'BAD_KEY', 'BAD_VALUE', 'TOO_LARGE', 'TOO_DEEP', 'BAD_TIMESTAMP', 'BAD_MESSAGE_ID']);
 
 export = function (RED: NodeAPI): void {
   function EventInNode(this: Node, def: EventInDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
+    const credentials = (node.credentials ?? {}) as Credentials;
     const property = def.property?.trim() || 'payload';
     const journey = def.journey?.trim() || undefined;
     const trigger = nameList(def.trigger);
@@ -35,60 +48,96 @@ export = function (RED: NodeAPI): void {
       warnKey: 'rejected' as const,
       kept: true,
     };
-    useStore(RED, node, def.store, badge, (user) => async (msg, send) => {
-      const store = await user.store();
-      const result = await ingestEvent(store, util.getMessageProperty(msg, property));
-      if (result.status === 'rejected') {
-        user.badge.bump('rejected');
-        msg.error = { code: result.code, message: result.reason, source: { id: node.id, type: 'event-in' } };
-        // A duplicate is the idempotency working as meant, not a fault: only bad input is an error.
-        if (result.code !== 'DUPLICATE') node.error(RED._('event-in.errors.rejected', { reason: result.reason }), msg);
-        send([null, msg]);
-        return;
-      }
-      const now = new Date();
-      const { event, profile } = result;
-      msg.event = event;
-      msg.profile = profile;
-      msg.profileId = profile._id;
-      const ended = await journeys.applyEvent(store, profile._id, event.name, now);
-      if (ended.length > 0) msg.ended = ended.map((i) => ({ instanceId: i._id, journey: i.journey, status: i.status }));
-      const waits = await user.config.getWaits();
-      await waits.cancel(ended);
-      await waits.eventArrived(profile._id, event.name, {
-        name: event.name,
-        messageId: event.messageId,
-        properties: event.properties,
-        timestamp: event.timestamp.toISOString(),
-      });
-      if (!journey) {
+    useStore(RED, node, def.store, badge, (user) => {
+      /** Takes one event msg through the node; says how it left, for a webhook's answer. */
+      const handle = async (msg: NodeMessageInFlow, send: Send): Promise<Outcome> => {
+        const store = await user.store();
+        const result = await ingestEvent(store, util.getMessageProperty(msg, property));
+        if (result.status === 'rejected') {
+          user.badge.bump('rejected');
+          msg.error = { code: result.code, message: result.reason, source: { id: node.id, type: 'event-in' } };
+          // A duplicate is the idempotency working as meant, not a fault: only bad input is an error.
+          if (result.code !== 'DUPLICATE') node.error(RED._('event-in.errors.rejected', { reason: result.reason }), msg);
+          send([null, msg]);
+          return { entered: false, code: result.code, message: result.reason };
+        }
+        const now = new Date();
+        const { event, profile } = result;
+        msg.event = event;
+        msg.profile = profile;
+        msg.profileId = profile._id;
+        const ended = await journeys.applyEvent(store, profile._id, event.name, now);
+        if (ended.length > 0) msg.ended = ended.map((i) => ({ instanceId: i._id, journey: i.journey, status: i.status }));
+        const waits = await user.config.getWaits();
+        await waits.cancel(ended);
+        await waits.eventArrived(profile._id, event.name, {
+          name: event.name,
+          messageId: event.messageId,
+          properties: event.properties,
+          timestamp: event.timestamp.toISOString(),
+        });
+        if (!journey) {
+          user.badge.bump('accepted');
+          send([msg, null]);
+          return { entered: false, profileId: profile._id };
+        }
+        // Every msg leaves by one output, so an http-in flow can always answer.
+        const notEntered = (code: string, message: string): Outcome => {
+          msg.error = { code, message, source: { id: node.id, type: 'event-in' } };
+          send([null, msg]);
+          return { entered: false, code, message, profileId: profile._id };
+        };
+        if (trigger.length > 0 && !trigger.includes(event.name)) {
+          // Recorded on the profile and applied to exits and goals; it starts nothing.
+          user.badge.bump('recorded');
+          return notEntered('NOT_A_TRIGGER', `event ${event.name} does not start journey ${journey}`);
+        }
+        const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id });
+        if (enrolment.status === 'refused') {
+          user.badge.bump('rejected');
+          return notEntered(enrolment.code, enrolment.reason);
+        }
         user.badge.bump('accepted');
+        msg.journey = { name: journey, instanceId: enrolment.instance._id };
+        user.config.followInstance(enrolment.instance._id);
         send([msg, null]);
-        return;
-      }
-      // Every msg leaves by one output, so an http-in flow can always answer.
-      const notEntered = (code: string, message: string) => {
-        msg.error = { code, message, source: { id: node.id, type: 'event-in' } };
-        send([null, msg]);
+        return { entered: true, profileId: profile._id };
       };
-      if (trigger.length > 0 && !trigger.includes(event.name)) {
-        // Recorded on the profile and applied to exits and goals; it starts nothing.
-        user.badge.bump('recorded');
-        notEntered('NOT_A_TRIGGER', `event ${event.name} does not start journey ${journey}`);
-        return;
+
+      const hookName = def.webhook?.trim();
+      if (hookName) {
+        const leave = registerHook(hookName, {
+          secret: () => credentials.secret ?? '',
+          receive: async (payload) => {
+            const msg = { _msgid: RED.util.generateId(), payload, webhook: hookName } as NodeMessageInFlow;
+            util.setMessageProperty(msg, property, payload, true);
+            let outcome: Outcome;
+            try {
+              outcome = await handle(msg, (out) => node.send(out as NodeMessage[]));
+            } catch (err) {
+              node.error(err, msg);
+              throw err;
+            }
+            return answer(outcome);
+          },
+        });
+        node.on('close', leave);
       }
-      const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id });
-      if (enrolment.status === 'refused') {
-        user.badge.bump('rejected');
-        notEntered(enrolment.code, enrolment.reason);
-        return;
-      }
-      user.badge.bump('accepted');
-      msg.journey = { name: journey, instanceId: enrolment.instance._id };
-      user.config.followInstance(enrolment.instance._id);
-      send([msg, null]);
+
+      return async (msg, send) => {
+        await handle(msg, send);
+      };
     });
   }
 
-  registerNode(RED, 'event-in', EventInNode);
+  registerNode(RED, 'event-in', EventInNode, { credentials: { secret: { type: 'password' } } });
+  registerWebhookRoute(RED);
 };
+
+/** A webhook's answer: 202 when the event was taken (entered or only recorded), 200 for a duplicate, 400 for an invalid one. */
+function answer(outcome: Outcome): HookOutcome {
+  const base = { entered: outcome.entered, ...(outcome.profileId ? { profileId: outcome.profileId } : {}) };
+  if (outcome.code === 'DUPLICATE') return { status: 200, body: { accepted: false, duplicate: true } };
+  if (outcome.code && INVALID.has(outcome.code)) return { status: 400, body: { accepted: false, error: { code: outcome.code, message: outcome.message } } };
+  return { status: 202, body: { accepted: true, ...base, ...(outcome.code ? { reason: outcome.code } : {}) } };
+}

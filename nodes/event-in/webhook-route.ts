@@ -1,0 +1,74 @@
+/**
+ * The route event-in nodes receive signed webhooks on: POST /journeys/hooks/<name>. One
+ * route per runtime; each deployed event-in with a webhook name registers itself here and
+ * leaves on close. The body is read raw (the signature is over its bytes), capped, checked,
+ * then parsed and handed to the node, whose outcome decides the answer.
+ */
+import type { Request, Response } from 'express';
+import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook, WEBHOOK_BODY_LIMIT } from '../../lib/index.js';
+import type { NodeAPI } from '../shared/red.js';
+
+/** What the node did with the event: 202 for accepted or recorded, 400 with the reason for invalid. */
+export type HookOutcome = { status: number; body: Record<string, unknown> };
+
+export interface Hook {
+  secret(): string;
+  receive(payload: unknown): Promise<HookOutcome>;
+}
+
+const hooks = new Map<string, Hook>();
+const registered = new WeakSet<object>();
+
+export function registerHook(name: string, hook: Hook): () => void {
+  hooks.set(name, hook);
+  return () => {
+    if (hooks.get(name) === hook) hooks.delete(name);
+  };
+}
+
+export const hookPath = (name: string) => `/journeys/hooks/${encodeURIComponent(name)}`;
+
+function readBody(req: Request): Promise<Buffer | null> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let size = 0;
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length;
+      if (size > WEBHOOK_BODY_LIMIT) {
+        req.removeAllListeners('data');
+        req.resume();
+        resolve(null);
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}
+
+export function registerWebhookRoute(RED: NodeAPI): void {
+  if (registered.has(RED.httpNode)) return;
+  registered.add(RED.httpNode);
+  RED.httpNode.post('/journeys/hooks/:hook', (req: Request, res: Response) => {
+    void (async () => {
+      const hook = hooks.get(String(req.params.hook ?? ''));
+      const body = await readBody(req);
+      if (body === null) return void res.status(413).json({ accepted: false, error: { code: 'TOO_LARGE', message: `the body is over ${WEBHOOK_BODY_LIMIT} bytes` } });
+      // An unknown hook answers like a bad signature: nothing tells a caller which names exist.
+      const checked = hook ? verifyWebhook(hook.secret(), req.headers[SIGNATURE_HEADER], req.headers[TIMESTAMP_HEADER], body, new Date()) : { ok: false as const, reason: 'the signature does not match' };
+      if (!checked.ok) return void res.status(401).json({ accepted: false, error: { code: 'BAD_SIGNATURE', message: checked.reason } });
+      let payload: unknown;
+      try {
+        payload = JSON.parse(body.toString('utf8'));
+      } catch {
+        return void res.status(400).json({ accepted: false, error: { code: 'NOT_JSON', message: 'the body is not JSON' } });
+      }
+      const outcome = await hook!.receive(payload);
+      res.status(outcome.status).json(outcome.body);
+    })().catch((err: Error) => {
+      // The store is down, say: 503 tells the sender to try again later.
+      if (!res.headersSent) res.status(503).json({ accepted: false, error: { code: 'UNAVAILABLE', message: err.message } });
+    });
+  });
+}
