@@ -28,7 +28,19 @@ export function registerHook(name: string, hook: Hook): () => void {
 
 export const hookPath = (name: string) => `/journeys/hooks/${encodeURIComponent(name)}`;
 
+/**
+ * The body's bytes, or null when it is over the limit. When Node-RED's admin API shares the
+ * HTTP root with the nodes (both `/`, the default), its JSON parser has read a JSON body
+ * before any node route sees it: the signature is then checked over that JSON written
+ * compactly, which is the body itself when the sender sent compact JSON (as the README's
+ * example does).
+ */
 function readBody(req: Request): Promise<Buffer | null> {
+  const parsed = (req as Request & { _body?: boolean }).body as unknown;
+  if ((req as Request & { _body?: boolean })._body || req.readableEnded) {
+    const bytes = Buffer.isBuffer(parsed) ? parsed : Buffer.from(typeof parsed === 'string' ? parsed : JSON.stringify(parsed ?? null));
+    return Promise.resolve(bytes.length > WEBHOOK_BODY_LIMIT ? null : bytes);
+  }
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;

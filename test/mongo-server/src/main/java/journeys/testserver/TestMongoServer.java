@@ -2,7 +2,12 @@ package journeys.testserver;
 
 import de.bwaldvogel.mongo.MongoServer;
 import de.bwaldvogel.mongo.MongoVersion;
+import de.bwaldvogel.mongo.backend.QueryResult;
 import de.bwaldvogel.mongo.backend.memory.MemoryBackend;
+import de.bwaldvogel.mongo.bson.Document;
+import de.bwaldvogel.mongo.wire.message.MongoMessage;
+import de.bwaldvogel.mongo.wire.message.MongoQuery;
+import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.List;
@@ -33,6 +38,30 @@ public final class TestMongoServer {
         }
     };
 
+    /**
+     * MongoDB applies a findAndModify, or an update whose filter names a version, atomically
+     * per document; the package's claims and optimistic locks rely on it. mongo-java-server
+     * runs commands of different connections on several threads and can interleave a
+     * conditional write's match with another's update (seen: six racing version-checked
+     * increments left 2). One command at a time gives the atomicity a real server has.
+     */
+    static final class SerializedBackend extends MemoryBackend {
+        @Override
+        public synchronized Document handleCommand(Channel channel, String database, String command, Document query) {
+            return super.handleCommand(channel, database, command, query);
+        }
+
+        @Override
+        public synchronized QueryResult handleQuery(MongoQuery query) {
+            return super.handleQuery(query);
+        }
+
+        @Override
+        public synchronized Document handleMessage(MongoMessage message) {
+            return super.handleMessage(message);
+        }
+    }
+
     private TestMongoServer() {}
 
     public static void main(String[] args) throws IOException {
@@ -48,7 +77,7 @@ public final class TestMongoServer {
         String host = args.length > 0 ? args[0] : "127.0.0.1";
         int port = args.length > 1 ? Integer.parseInt(args[1]) : 0;
 
-        MongoServer server = new MongoServer(new MemoryBackend().version(REPORTED_VERSION));
+        MongoServer server = new MongoServer(new SerializedBackend().version(REPORTED_VERSION));
         server.bind(host, port);
         // The one shutdown path, for SIGTERM, SIGINT and the end of stdin alike.
         Runtime.getRuntime().addShutdownHook(new Thread(server::shutdownNow, "test-mongo-shutdown"));
