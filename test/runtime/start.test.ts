@@ -6,7 +6,7 @@ import { expect } from 'chai';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COLLECTIONS, EmbeddedStore, findProfile, type Profile } from '../../lib/index.js';
+import { COLLECTIONS, type Delivery, EmbeddedStore, findProfile, type Profile } from '../../lib/index.js';
 import { nodeRedPackage } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
@@ -65,7 +65,7 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
 
   it('turns posted events into one stitched profile, and refuses bad ones with 400', async () => {
     const post = (body: unknown) => red!.request('POST', '/journeys/events', body);
-    const anon = await post({ name: 'page_viewed', identities: { anonymousId: 'anon-rt' }, traits: { visits: 1 }, messageId: 'rt-1' });
+    const anon = await post({ name: 'page_viewed', identities: { anonymousId: 'anon-rt' }, traits: { visits: 1, interests: 'hiking boots' }, messageId: 'rt-1' });
     expect(anon.status, anon.text).to.equal(200);
     const signUp = await post({
       name: 'signed_up',
@@ -100,6 +100,11 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
       expect(profile?.aggregates.signed_up?.count).to.equal(1);
       expect(profile?.consent.email?.status).to.equal('granted');
       expect(await store.collection(COLLECTIONS.milestones).count({ name: 'event_captured' })).to.equal(2);
+      // Anonymous to known: the sign-up's recommendation email uses what the anonymous visitor looked at.
+      const mails: Delivery[] = [];
+      for await (const d of store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'a13' })) mails.push(d);
+      expect(mails.map((d) => [d.to[0], d.status, d.outbox])).to.deep.equal([['runtime@example.com', 'sent', true]]);
+      expect(mails[0]!.content).to.deep.include({ subject: 'Rita, picked for you', text: 'Welcome! Because you looked at hiking boots.' });
     } finally {
       await store.close();
     }
