@@ -12,6 +12,9 @@ export interface TestMongo {
   uri: string;
   server: string;
   stop(): Promise<void>;
+  /** Freezes the server (SIGSTOP) as an outage would, and thaws it (SIGCONT); only a server this run started. */
+  pause?(): void;
+  resume?(): void;
 }
 
 const PACKAGE_NAME = 'node-red-contrib-journeys';
@@ -76,6 +79,8 @@ async function startMongoJavaServer(): Promise<TestMongo> {
     uri: `mongodb://${address}`,
     server: 'mongo-java-server 1.47.0 (in-memory backend)',
     stop: () => terminate(child, closed),
+    pause: () => void child.kill('SIGSTOP'),
+    resume: () => void child.kill('SIGCONT'),
   };
 }
 

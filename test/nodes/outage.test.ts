@@ -1,0 +1,102 @@
+/**
+ * A store outage under traffic: a MongoDB-wire server of this test's own is frozen
+ * (SIGSTOP) for 15 s while events arrive and a wait falls due, then thawed. Nothing may be
+ * lost silently — every event ends entered, refused, or reported to Catch with an error a
+ * sender can retry on — the wait that fell due fires after the outage, and each entered
+ * instance gets its email exactly once.
+ */
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import type { NodeMessageInFlow } from 'node-red';
+import { COLLECTIONS, MongoStore, type Delivery, type JourneyInstance } from '../../lib/index.js';
+import { startTestMongo, type TestMongo } from '../support/mongo-server.js';
+import { coreNode, eventually, helper, journeyNodes, sleep } from '../support/node-red.js';
+import { catchAll, helperNode, node, tab, useHelperRuntime } from './flows.js';
+import sendEmail = require('../../nodes/send-email/send-email.js');
+
+const catchNode = coreNode('common/25-catch.js');
+const OUTAGE_MS = 15_000;
+
+describe('a store outage under traffic (MongoDB server frozen for 15 s)', function () {
+  this.timeout(180_000);
+  useHelperRuntime();
+  let mongo: TestMongo;
+  before(async () => {
+    mongo = await startTestMongo();
+    if (!mongo.pause) throw new Error('this test freezes a server it started itself: unset MONGODB_URI');
+  });
+  after(async () => {
+    mongo.resume?.();
+    await mongo.stop();
+  });
+
+  it('loses nothing, fires the wait that fell due after the outage, and sends each email once', async () => {
+    const database = `outage_${randomUUID().slice(0, 8)}`;
+    const flow = [
+      tab(),
+      { id: 'store', type: 'journey-store', backend: 'mongodb', database },
+      node('in', 'event-in', { store: 'store', journey: 'o', trigger: 'go', reentry: 'always' }, [['entered', 'wait'], ['refused']]),
+      node('wait', 'wait', { store: 'store', mode: 'duration', amount: 3, unit: 'seconds' }, [['mail'], []]),
+      node('mail', 'send-email', { store: 'store', account: '', subject: 'Hi', text: 'Hi', html: '', consent: 'opt-out' }, [['sent'], ['not-sent']]),
+      helperNode('entered'),
+      helperNode('refused'),
+      helperNode('sent'),
+      helperNode('not-sent'),
+      catchAll('caught'),
+      helperNode('caught'),
+    ];
+    await helper.load([...journeyNodes, sendEmail, catchNode], flow, { store: { uri: mongo.uri } });
+    const ends = new Map<string, string[]>();
+    for (const how of ['entered', 'refused', 'caught']) {
+      helper.getNode(how).on('input', (msg: NodeMessageInFlow) => {
+        const id = (msg.payload as { messageId?: string } | undefined)?.messageId ?? '?';
+        ends.set(id, [...(ends.get(id) ?? []), how]);
+      });
+    }
+    const post = (id: string) => helper.getNode('in').receive({ payload: { name: 'go', identities: { email: `${id}@example.com` }, messageId: id } });
+
+    post('before');
+    await eventually(() => ends.get('before'), 5_000, 'the first event');
+    expect(ends.get('before')).to.deep.equal(['entered']);
+    // Its 3 s wait falls due during the outage.
+    mongo.pause!();
+    const frozenAt = Date.now();
+    post('during-1');
+    await sleep(2_000);
+    post('during-2');
+    await sleep(Math.max(0, OUTAGE_MS - (Date.now() - frozenAt)));
+    mongo.resume!();
+    post('after');
+
+    // Every event ends somewhere: entered late, or reported with an error to retry on.
+    await eventually(() => (['during-1', 'during-2', 'after'].every((id) => ends.has(id)) ? true : undefined), 60_000, 'every event to end');
+    for (const id of ['during-1', 'during-2']) expect(ends.get(id)!.every((how) => how === 'entered' || how === 'caught'), `${id}: ${ends.get(id)}`).to.equal(true);
+    expect(ends.get('after')).to.deep.equal(['entered']);
+    // A sender retries what was reported: the same messageId either enters now or is known already.
+    for (const id of ['during-1', 'during-2'].filter((i) => ends.get(i)!.includes('caught'))) {
+      ends.delete(id);
+      post(id);
+      await eventually(() => ends.get(id), 40_000, `the retried ${id}`);
+    }
+
+    const store = await MongoStore.open({ uri: mongo.uri, database });
+    try {
+      const entered = await eventually(
+        async () => {
+          const all: JourneyInstance[] = [];
+          for await (const i of store.collection<JourneyInstance>(COLLECTIONS.instances).find({ journey: 'o' })) all.push(i);
+          return all.every((i) => i.status !== 'waiting') ? all : undefined;
+        },
+        30_000,
+        'every wait to fire',
+      );
+      const deliveries: Delivery[] = [];
+      for await (const d of store.collection<Delivery>(COLLECTIONS.deliveries).find({})) deliveries.push(d);
+      expect(deliveries.map((d) => d.instanceId).sort()).to.deep.equal(entered.map((i) => i._id).sort());
+      expect(deliveries.every((d) => d.status === 'sent')).to.equal(true);
+      expect(deliveries.map((d) => d.to[0])).to.include.members(['before@example.com', 'after@example.com']);
+    } finally {
+      await store.close();
+    }
+  });
+});
