@@ -37,10 +37,24 @@ const FORBIDDEN = new Set(['constructor', '__proto__', 'prototype', '__defineGet
 /** A rendered field larger than this is refused rather than mailed. */
 export const MAX_RENDERED_CHARS = 1_000_000;
 
-const environments = {
-  html: new nunjucks.Environment(null, { autoescape: true, throwOnUndefined: false }),
-  text: new nunjucks.Environment(null, { autoescape: false, throwOnUndefined: false }),
-};
+/** The most items `range()` makes: nunjucks' own builds whatever array it is asked for, a billion numbers included. */
+export const MAX_RANGE = 10_000;
+
+function cappedRange(start: number, stop?: number, step = 1): number[] {
+  const [from, to] = stop === undefined ? [0, start] : [start, stop];
+  if (![from, to, step].every(Number.isFinite) || step === 0) throw new Error('range() needs finite numbers and a step other than 0');
+  const count = Math.max(0, Math.ceil((to - from) / step));
+  if (count > MAX_RANGE) throw new Error(`range() of ${count.toLocaleString('en-US')} items: at most ${MAX_RANGE.toLocaleString('en-US')}`);
+  return Array.from({ length: count }, (_, i) => from + i * step);
+}
+
+function environment(autoescape: boolean): nunjucks.Environment {
+  const env = new nunjucks.Environment(null, { autoescape, throwOnUndefined: false });
+  env.addGlobal('range', cappedRange);
+  return env;
+}
+
+const environments = { html: environment(true), text: environment(false) };
 
 export type TemplateKind = keyof typeof environments;
 

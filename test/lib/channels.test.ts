@@ -81,9 +81,14 @@ describe('channel templates', () => {
     expect(() => new CompiledTemplate('html', '{% if x %}open', 'html')).to.throw(TemplateError, /^html: .*endif/);
   });
 
-  it('refuse to render more than the size limit', () => {
-    const err = templateError('{% for i in range(0, 200000) %}0123456789{% endfor %}');
+  it('refuse to render more than the size limit, and a range() too large to build', () => {
+    const err = templateError('{% for i in range(0, 2000) %}{% for j in range(0, 60) %}0123456789{% endfor %}{% endfor %}');
     expect(err.message).to.contain(`more than the ${MAX_RENDERED_CHARS.toLocaleString('en-US')} allowed`);
+    // nunjucks' own range(0, 1e9) would build a billion-item array before anything could stop it.
+    const started = Date.now();
+    expect(templateError('{% for i in range(0, 1000000000) %}x{% endfor %}').message).to.match(/range\(\) of 1,000,000,000 items: at most 10,000/);
+    expect(Date.now() - started).to.be.lessThan(1_000);
+    expect(new CompiledTemplate('t', '{% for i in range(3) %}{{ i }}{% endfor %}|{% for i in range(10, 0, -4) %}{{ i }},{% endfor %}', 'text').render(scope)).to.equal('012|10,6,2,');
   });
 });
 
