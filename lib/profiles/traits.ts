@@ -95,16 +95,21 @@ export async function applyProfileChanges(
     if (!current) throw new Error(`profile ${profileId} does not exist`);
     if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now);
     const set: Record<string, unknown> = { updatedAt: now };
+    const inc: Record<string, number> = { version: 1 };
     if (changes.traits) {
       const traits = mergeTraits(current.traits, changes.traits, policy);
-      for (const field of Object.keys(changes.traits)) set[`traits.${field}`] = traits[field];
+      for (const field of Object.keys(changes.traits)) {
+        // A sum is added by the store itself: concurrent sums can then never lose one another.
+        if ((policy.fields[field] ?? policy.default) === 'sum') inc[`traits.${field}`] = changes.traits[field] as number;
+        else set[`traits.${field}`] = traits[field];
+      }
     }
     for (const [channel, status] of Object.entries(changes.consent ?? {})) {
       set[`consent.${channel}`] = { status, at: now } satisfies ConsentEntry;
     }
     const updated = await profiles.findOneAndUpdate(
       { _id: profileId, version: current.version },
-      { $set: set, $inc: { version: 1 } },
+      { $set: set, $inc: inc },
       { returnDocument: 'after' },
     );
     if (updated) return updated;
