@@ -10,6 +10,7 @@ import de.bwaldvogel.mongo.wire.message.MongoQuery;
 import io.netty.channel.Channel;
 import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.util.ArrayList;
 import java.util.List;
 
 /**
@@ -40,25 +41,30 @@ public final class TestMongoServer {
 
     /**
      * MongoDB applies a findAndModify, or an update whose filter names a version, atomically
-     * per document; the package's claims and optimistic locks rely on it. mongo-java-server
-     * runs commands of different connections on several threads and can interleave a
-     * conditional write's match with another's update (seen: six racing version-checked
-     * increments left 2). One command at a time gives the atomicity a real server has.
+     * per document, and answers with a snapshot; the package's claims and optimistic locks
+     * rely on both. mongo-java-server runs commands of different connections on several
+     * threads, and its answers hold the live documents, encoded only after the command has
+     * returned: a reader could see a version with the fields of another (seen: six racing
+     * version-checked increments left 2, then 5). Here one command runs at a time and its
+     * answer is a deep copy taken before the next one starts.
      */
     static final class SerializedBackend extends MemoryBackend {
         @Override
         public synchronized Document handleCommand(Channel channel, String database, String command, Document query) {
-            return super.handleCommand(channel, database, command, query);
+            return super.handleCommand(channel, database, command, query).cloneDeeply();
         }
 
         @Override
         public synchronized QueryResult handleQuery(MongoQuery query) {
-            return super.handleQuery(query);
+            QueryResult result = super.handleQuery(query);
+            List<Document> copies = new ArrayList<>();
+            for (Document document : result) copies.add(document.cloneDeeply());
+            return new QueryResult(copies, result.getCursorId());
         }
 
         @Override
         public synchronized Document handleMessage(MongoMessage message) {
-            return super.handleMessage(message);
+            return super.handleMessage(message).cloneDeeply();
         }
     }
 
