@@ -81,19 +81,26 @@ describe('a store outage under traffic (MongoDB server frozen for 15 s)', functi
 
     const store = await MongoStore.open({ uri: mongo.uri, database });
     try {
-      const entered = await eventually(
+      const read = async () => {
+        const instances: JourneyInstance[] = [];
+        for await (const i of store.collection<JourneyInstance>(COLLECTIONS.instances).find({ journey: 'o' })) instances.push(i);
+        const deliveries: Delivery[] = [];
+        for await (const d of store.collection<Delivery>(COLLECTIONS.deliveries).find({})) deliveries.push(d);
+        return { instances, deliveries };
+      };
+      // Each instance's wait fires and its email goes out (the instance completes when its msg has passed the send).
+      const { instances, deliveries } = await eventually(
         async () => {
-          const all: JourneyInstance[] = [];
-          for await (const i of store.collection<JourneyInstance>(COLLECTIONS.instances).find({ journey: 'o' })) all.push(i);
-          return all.every((i) => i.status !== 'waiting') ? all : undefined;
+          const now = await read();
+          return now.instances.every((i) => i.status === 'completed') && now.deliveries.every((d) => d.status === 'sent') ? now : undefined;
         },
-        30_000,
-        'every wait to fire',
-      );
-      const deliveries: Delivery[] = [];
-      for await (const d of store.collection<Delivery>(COLLECTIONS.deliveries).find({})) deliveries.push(d);
-      expect(deliveries.map((d) => d.instanceId).sort()).to.deep.equal(entered.map((i) => i._id).sort());
-      expect(deliveries.every((d) => d.status === 'sent')).to.equal(true);
+        60_000,
+        'every instance to complete with its email sent',
+      ).catch(async (err: Error) => {
+        const now = await read();
+        throw new Error(`${err.message}: ${JSON.stringify(now.instances.map((i) => [i.profileId, i.status, i.waitingAt ?? null]))} ${JSON.stringify(now.deliveries.map((d) => [d.to[0], d.status, d.reason ?? null]))}`);
+      });
+      expect(deliveries.map((d) => d.instanceId).sort()).to.deep.equal(instances.map((i) => i._id).sort());
       expect(deliveries.map((d) => d.to[0])).to.include.members(['before@example.com', 'after@example.com']);
     } finally {
       await store.close();
