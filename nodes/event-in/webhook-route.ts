@@ -7,6 +7,7 @@
 import type { Request, Response } from 'express';
 import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook, WEBHOOK_BODY_LIMIT } from '../../lib/index.js';
 import type { NodeAPI } from '../shared/red.js';
+import { readRawBody } from '../shared/request-body.js';
 
 /** What the node did with the event: 202 for accepted or recorded, 400 with the reason for invalid. */
 export type HookOutcome = { status: number; body: Record<string, unknown> };
@@ -35,28 +36,12 @@ export const hookPath = (name: string) => `/journeys/hooks/${encodeURIComponent(
  * compactly, which is the body itself when the sender sent compact JSON (as the README's
  * example does).
  */
-function readBody(req: Request): Promise<Buffer | null> {
-  const parsed = (req as Request & { _body?: boolean }).body as unknown;
-  if ((req as Request & { _body?: boolean })._body || req.readableEnded) {
-    const bytes = Buffer.isBuffer(parsed) ? parsed : Buffer.from(typeof parsed === 'string' ? parsed : JSON.stringify(parsed ?? null));
-    return Promise.resolve(bytes.length > WEBHOOK_BODY_LIMIT ? null : bytes);
-  }
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length;
-      if (size > WEBHOOK_BODY_LIMIT) {
-        req.removeAllListeners('data');
-        req.resume();
-        resolve(null);
-        return;
-      }
-      chunks.push(chunk);
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
+async function readBody(req: Request): Promise<Buffer | null> {
+  const body = await readRawBody(req, WEBHOOK_BODY_LIMIT);
+  if (body === null || Buffer.isBuffer(body)) return body;
+  const { parsed } = body;
+  const bytes = Buffer.isBuffer(parsed) ? parsed : Buffer.from(typeof parsed === 'string' ? parsed : JSON.stringify(parsed ?? null));
+  return bytes.length > WEBHOOK_BODY_LIMIT ? null : bytes;
 }
 
 export function registerWebhookRoute(RED: NodeAPI): void {

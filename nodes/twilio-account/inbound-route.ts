@@ -4,6 +4,7 @@
  * X-Twilio-Signature; replies are applied to the account's journey store.
  */
 import type { Request, Response } from 'express';
+import { readRawBody } from '../shared/request-body.js';
 import { handleInbound, verifyInbound } from '../../lib/channels/sms/index.js';
 import type { NodeAPI } from '../shared/red.js';
 import { findStoreConfig } from '../shared/store-client.js';
@@ -60,24 +61,17 @@ async function answer(RED: NodeAPI, req: Request, res: Response): Promise<void> 
 
 /** The form fields, parsed here so the route needs no body parser of its own; null when too large. */
 async function readForm(req: Request): Promise<Record<string, string> | null> {
-  const parsed = (req as Request & { _body?: boolean }).body as unknown;
-  // A body parser put on httpNode by the settings (httpNodeMiddleware) has read the stream already.
-  if ((req as Request & { _body?: boolean })._body && parsed && typeof parsed === 'object') {
-    const fields = Object.create(null) as Record<string, string>;
-    for (const [k, v] of Object.entries(parsed as Record<string, unknown>)) fields[k] = Array.isArray(v) ? String(v[0]) : String(v);
+  const body = await readRawBody(req, MAX_FORM_BYTES);
+  if (body === null) return null;
+  const fields = Object.create(null) as Record<string, string>;
+  if (!Buffer.isBuffer(body)) {
+    // A body parser put on httpNode by the settings (httpNodeMiddleware) has read the stream already.
+    if (body.parsed && typeof body.parsed === 'object') {
+      for (const [k, v] of Object.entries(body.parsed as Record<string, unknown>)) fields[k] = Array.isArray(v) ? String(v[0]) : String(v);
+    }
     return fields;
   }
-  const declared = Number(req.get('content-length') ?? 0);
-  if (declared > MAX_FORM_BYTES) return null;
-  const chunks: Buffer[] = [];
-  let size = 0;
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length;
-    if (size > MAX_FORM_BYTES) return null;
-    chunks.push(chunk);
-  }
-  const fields = Object.create(null) as Record<string, string>;
   // The first value of a repeated field, as Twilio's signature for single-valued fields expects.
-  for (const [key, value] of new URLSearchParams(Buffer.concat(chunks).toString('utf8'))) if (!(key in fields)) fields[key] = value;
+  for (const [key, value] of new URLSearchParams(body.toString('utf8'))) if (!(key in fields)) fields[key] = value;
   return fields;
 }
