@@ -9,8 +9,6 @@ import type { AddressInfo } from 'node:net';
 import type { NodeInitializer, NodeMessageInFlow } from 'node-red';
 import {
   COLLECTIONS,
-  createAgenda,
-  WAIT_JOB,
   type Delivery,
   type DeliverySummary,
   type JourneyInstance,
@@ -21,6 +19,7 @@ import emailAccount = require('../../nodes/email-account/email-account.js');
 import sendEmail = require('../../nodes/send-email/send-email.js');
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
+import { waitsFallDue } from '../support/examples.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { catchAll, forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
 
@@ -333,9 +332,7 @@ describe('send-email node', function () {
       expect(smtp.received).to.have.length(0);
 
       // The clock reaches the end of quiet hours: the wait's job falls due now.
-      const agenda = await createAgenda(s);
-      await agenda.cancel({ data: { instanceId: parked._id, node: 'send' } });
-      await agenda.create(WAIT_JOB, { instanceId: parked._id, node: 'send' }).schedule(new Date()).save();
+      expect((await waitsFallDue(s, 'send')).map((i) => i._id)).to.deep.equal([parked._id]);
       // Resumed at the end of quiet hours, it is not held again (by the clock it is still quiet): it goes out.
       await eventually(() => outputs[0], 10_000, 'the deferred send');
       const d = delivery(outputs[0]!);

@@ -9,20 +9,13 @@ import { expect } from 'chai';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { COLLECTIONS, createAgenda, EmbeddedStore, WAIT_JOB, type Delivery, type JourneyInstance, type Store } from '../../lib/index.js';
+import { COLLECTIONS, type Delivery, type JourneyInstance, type Store } from '../../lib/index.js';
+import { daytimeZone, waitsFallDue, withEmbeddedStore } from '../support/examples.js';
+import { all } from '../support/stores.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
-
-/** A time zone where it is daytime now, so the example's quiet hours (21:00–08:00) do not hold the sends. */
-function daytimeZone(now = new Date()): string {
-  for (const zone of ['UTC', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'Asia/Tokyo', 'Australia/Sydney', 'Asia/Kolkata']) {
-    const hour = Number(new Intl.DateTimeFormat('en-US', { timeZone: zone, hour: 'numeric', hourCycle: 'h23' }).format(now));
-    if (hour >= 9 && hour <= 19) return zone;
-  }
-  throw new Error('no daytime zone found');
-}
 
 describe(`the example flow "Abandoned cart" (real ${nodeRedPackage} process, embedded store, outbox)`, function () {
   this.timeout(180_000);
@@ -37,29 +30,8 @@ describe(`the example flow "Abandoned cart" (real ${nodeRedPackage} process, emb
     if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
-  async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
-    try {
-      return await work(store);
-    } finally {
-      await store.close();
-    }
-  }
-  const all = async <T>(it: AsyncIterable<T>) => {
-    const out: T[] = [];
-    for await (const x of it) out.push(x);
-    return out;
-  };
-  /** Time passes for the instances waiting at `node`: their wait jobs fall due now. */
-  async function elapse(store: Store, node: string): Promise<string[]> {
-    const waiting = await all(store.collection<JourneyInstance>(COLLECTIONS.instances).find({ status: 'waiting', waitingAt: node }));
-    const agenda = await createAgenda(store);
-    for (const i of waiting) {
-      await agenda.cancel({ data: { instanceId: i._id, node } });
-      await agenda.create(WAIT_JOB, { instanceId: i._id, node }).schedule(new Date()).save();
-    }
-    return waiting.map((i) => i.profileId);
-  }
+  const withStore = <T>(work: (store: Store) => Promise<T>) => withEmbeddedStore(userDir, work);
+  const elapse = async (store: Store, node: string) => (await waitsFallDue(store, node)).map((i) => i.profileId);
   /** Runs Node-RED long enough for due waits to fire and their sends to finish. */
   async function runAWhile(): Promise<void> {
     red = await startNodeRed(userDir);

@@ -10,7 +10,9 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
-import { COLLECTIONS, EmbeddedStore, type Delivery } from '../../lib/index.js';
+import { COLLECTIONS, type Delivery } from '../../lib/index.js';
+import { daytimeZone, withEmbeddedStore } from '../support/examples.js';
+import { all } from '../support/stores.js';
 import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
 import { freePort, startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
@@ -22,14 +24,6 @@ function mosquittoPath(): string {
     if (spawnSync(candidate, ['-h']).error === undefined) return candidate;
   }
   throw new Error("no mosquitto: the IoT example's test needs an MQTT broker (apt-get install mosquitto; .ci/run installs it)");
-}
-
-function daytimeZone(now = new Date()): string {
-  for (const zone of ['UTC', 'Europe/Berlin', 'America/New_York', 'America/Los_Angeles', 'Asia/Tokyo', 'Australia/Sydney', 'Asia/Kolkata']) {
-    const hour = Number(new Intl.DateTimeFormat('en-US', { timeZone: zone, hour: 'numeric', hourCycle: 'h23' }).format(now));
-    if (hour >= 9 && hour <= 19) return zone;
-  }
-  throw new Error('no daytime zone found');
 }
 
 describe(`the example flow "IoT heat alert" with Mosquitto (real ${nodeRedPackage} process, embedded store, outbox)`, function () {
@@ -84,10 +78,8 @@ describe(`the example flow "IoT heat alert" with Mosquitto (real ${nodeRedPackag
     await red.stop();
     red = undefined;
 
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
-    try {
-      const pushes: Delivery[] = [];
-      for await (const d of store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'io-push' })) pushes.push(d);
+    await withEmbeddedStore(userDir, async (store) => {
+      const pushes = await all(store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'io-push' }));
       expect(pushes.map((d) => [d.to[0], d.status, d.outbox]).sort()).to.deep.equal([
         ['token-ann', 'sent', true],
         ['token-bob', 'sent', true],
@@ -96,8 +88,6 @@ describe(`the example flow "IoT heat alert" with Mosquitto (real ${nodeRedPackag
       expect(await store.collection(COLLECTIONS.milestones).count({ name: 'heat_alert_sent' })).to.equal(2);
       // The cold reading never became an event; the refused hot one did (recorded on the profile).
       expect(await store.collection(COLLECTIONS.events).count({ name: 'temperature' })).to.equal(3);
-    } finally {
-      await store.close();
-    }
+    });
   });
 });

@@ -11,7 +11,8 @@ import { join, resolve } from 'node:path';
 import { COLLECTIONS, EmbeddedStore, findRun, type Delivery, type Profile } from '../../lib/index.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
-import { profileDoc } from '../support/stores.js';
+import { withEmbeddedStore } from '../support/examples.js';
+import { all, profileDoc } from '../support/stores.js';
 
 const root = resolve(__dirname, '../../..');
 const DAY = 86_400_000;
@@ -49,10 +50,8 @@ describe(`the example flow "Re-engagement campaign" (real ${nodeRedPackage} proc
     await red.stop();
     red = undefined;
 
-    const after = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
-    try {
-      const mails: Delivery[] = [];
-      for await (const d of after.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'rg-mail' })) mails.push(d);
+    await withEmbeddedStore(userDir, async (after) => {
+      const mails = await all(after.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'rg-mail' }));
       expect(mails.map((d) => [d.to[0], d.status, d.outbox]).sort()).to.deep.equal([
         ['ann@example.com', 'sent', true],
         ['bo@example.com', 'sent', true],
@@ -61,8 +60,6 @@ describe(`the example flow "Re-engagement campaign" (real ${nodeRedPackage} proc
       // The second press enrols nobody again (once a month): two milestones in all.
       expect(await after.collection(COLLECTIONS.milestones).count({ name: 'winback_sent' })).to.equal(2);
       expect(await findRun(after, 'rg-seg')).to.deep.include({ status: 'done', entered: 0, refused: 2 });
-    } finally {
-      await after.close();
-    }
+    });
   });
 });

@@ -8,7 +8,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { COLLECTIONS, EmbeddedStore, type Delivery } from '../../lib/index.js';
+import { COLLECTIONS, type Delivery } from '../../lib/index.js';
+import { withEmbeddedStore } from '../support/examples.js';
+import { all } from '../support/stores.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
@@ -71,15 +73,11 @@ describe(`the example flow "Order webhook", fed by the README's curl (real ${nod
     await red.stop();
     red = undefined;
 
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
-    try {
-      const mails: Delivery[] = [];
-      for await (const d of store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'wh-mail' })) mails.push(d);
+    await withEmbeddedStore(userDir, async (store) => {
+      const mails = await all(store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'wh-mail' }));
       expect(mails.map((d) => [d.to[0], d.status, d.outbox])).to.deep.equal([['ada@example.com', 'sent', true]]);
       expect(mails[0]!.content.subject).to.equal('Your order of 42 EUR');
       expect(await store.collection(COLLECTIONS.milestones).count({ name: 'order_confirmed' })).to.equal(1);
-    } finally {
-      await store.close();
-    }
+    });
   });
 });

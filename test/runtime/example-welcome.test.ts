@@ -8,16 +8,9 @@ import { expect } from 'chai';
 import { copyFile, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import {
-  COLLECTIONS,
-  createAgenda,
-  EmbeddedStore,
-  WAIT_JOB,
-  type Delivery,
-  type JourneyInstance,
-  type Profile,
-  type Store,
-} from '../../lib/index.js';
+import { COLLECTIONS, type Delivery, type JourneyInstance, type Profile, type Store } from '../../lib/index.js';
+import { waitsFallDue, withEmbeddedStore } from '../support/examples.js';
+import { all } from '../support/stores.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
@@ -37,21 +30,8 @@ describe(`the example flow "Welcome series" (real ${nodeRedPackage} process, emb
     if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
-  /** Opens the example's embedded store while Node-RED is stopped (it has one owner at a time). */
-  async function withStore<T>(work: (store: Store) => Promise<T>): Promise<T> {
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
-    try {
-      return await work(store);
-    } finally {
-      await store.close();
-    }
-  }
+  const withStore = <T>(work: (store: Store) => Promise<T>) => withEmbeddedStore(userDir, work);
   const post = (body: unknown) => red!.request('POST', '/journeys/welcome/events', body);
-  const all = async <T>(it: AsyncIterable<T>) => {
-    const out: T[] = [];
-    for await (const x of it) out.push(x);
-    return out;
-  };
 
   it('mails a welcome at sign-up, and after two days the tips only to those who did not buy', async () => {
     red = await startNodeRed(userDir);
@@ -87,13 +67,7 @@ describe(`the example flow "Welcome series" (real ${nodeRedPackage} process, emb
       const byStatus = instances.map((i) => i.status).sort();
       // Ada waits; Bob converted; Eve's msg ended at the not-sent output, completing her instance.
       expect(byStatus).to.deep.equal(['completed', 'converted', 'waiting']);
-      const waiting = instances.filter((i) => i.status === 'waiting');
-      const agenda = await createAgenda(store);
-      for (const i of waiting) {
-        await agenda.cancel({ data: { instanceId: i._id, node: 'w1' } });
-        await agenda.create(WAIT_JOB, { instanceId: i._id, node: 'w1' }).schedule(new Date()).save();
-      }
-      return waiting.length;
+      return (await waitsFallDue(store, 'w1')).length;
     });
     expect(parked).to.equal(1);
 
