@@ -7,6 +7,7 @@ import type { Agenda, AgendaBackend } from 'agenda' with { 'resolution-mode': 'i
 import { EmbeddedStore } from '../store/embedded/index.js';
 import { MongoStore } from '../store/mongodb/index.js';
 import type { Store } from '../store/port.js';
+import { keepDebugColorAnswer } from './debug-colors.js';
 import { StoreAgendaBackend } from './store-job-repository.js';
 
 export interface SchedulerOptions {
@@ -35,6 +36,7 @@ async function backendFor(store: Store): Promise<AgendaBackend> {
 /** A configured, not yet started Agenda on `store`. The caller defines jobs, then starts it. */
 export async function createAgenda(store: Store, options: SchedulerOptions = {}): Promise<Agenda> {
   const { Agenda } = await import('agenda');
+  keepDebugColorAnswer();
   return new Agenda({
     backend: await backendFor(store),
     ...(options.name ? { name: options.name } : {}),

@@ -185,7 +185,8 @@ export class StoreJobRepository implements JobRepository {
 
   async saveJobState(job: JobParameters, options: JobRepositoryOptions | undefined): Promise<void> {
     if (!job._id) throw new Error('cannot save the state of a job without an id');
-    const result = await this.jobs.updateOne(
+    // The write hands back what it left, so the queue learns it without reading the job again.
+    const saved = await this.jobs.findOneAndUpdate(
       { ...idFilter(job._id), name: job.name },
       {
         $set: {
@@ -200,9 +201,13 @@ export class StoreJobRepository implements JobRepository {
           lastModifiedBy: options?.lastModifiedBy ?? null,
         },
       },
+      { returnDocument: 'after' },
     );
-    await this.refresh([String(job._id)]);
-    if (result.matched !== 1) throw new Error(`job ${job._id} (${job.name}) no longer exists`);
+    if (!saved) {
+      await this.refresh([String(job._id)]);
+      throw new Error(`job ${job._id} (${job.name}) no longer exists`);
+    }
+    await this.saw(saved);
   }
 
   async lockJob(job: JobParameters, options: JobRepositoryOptions | undefined): Promise<JobParameters | undefined> {

@@ -23,6 +23,7 @@ import {
 import { compileFilter } from '../filter-engine.js';
 import type { JournalRecord } from './codec.js';
 import { EqualityIndexes, equalityValues } from './equality-index.js';
+import { applyPlainUpdate } from './plain-update.js';
 import { inclusionTree, project } from './projection.js';
 
 export type Persist = (records: JournalRecord[]) => Promise<void>;
@@ -168,21 +169,25 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     this.requireId(seed._id);
     // As MongoDB: the _id exists, but the rest of the filter excluded it.
     if (this.docs.has(seed._id)) throw new DuplicateKeyError(this.name, seed._id);
-    const created = this.applyUpdate(seed, update, true) ?? clone(seed);
+    const created = this.applyUpdate(seed, update, true)!;
     this.put(created);
     return { result: { matched: 0, modified: 0, upserted: true }, before: null, after: created, changed: [created] };
   }
 
   /** Returns the updated copy, or null when the update changes nothing. */
   private applyUpdate(current: T, update: Update, inserting: boolean): T | null {
-    const next = clone(current);
     const { $setOnInsert, ...modifier } = update;
-    if (inserting && $setOnInsert) Object.assign(next, clone($setOnInsert));
-    const changedPaths = applyModifier(next as AnyObject, modifier as Modifier<AnyObject>, undefined, undefined, {
-      cloneMode: 'deep',
-    });
-    if (next._id !== current._id) throw new StoreError(`an update may not change _id in ${this.name}`, 'IMMUTABLE_ID');
-    return changedPaths.length > 0 || inserting ? next : null;
+    // An upsert's seed holds the caller's own objects, which the store must not keep.
+    const base = inserting ? clone(current) : current;
+    if (inserting && $setOnInsert) Object.assign(base, clone($setOnInsert));
+    let outcome = applyPlainUpdate(base, modifier);
+    if (!outcome) {
+      const next = inserting ? base : clone(current);
+      const changedPaths = applyModifier(next as AnyObject, modifier as Modifier<AnyObject>, undefined, undefined, { cloneMode: 'deep' });
+      outcome = { next, changed: changedPaths.length > 0 };
+    }
+    if (outcome.next._id !== current._id) throw new StoreError(`an update may not change _id in ${this.name}`, 'IMMUTABLE_ID');
+    return outcome.changed || inserting ? outcome.next : null;
   }
 
   /** The matching documents; `copies` when they are already the caller's own (a projection copies what it keeps). */
