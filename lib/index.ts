@@ -118,6 +118,17 @@ export { CAP_LIMITS, capProblem, releaseSlot, reserveSlot, type CapDecision, typ
 export {
   backoffMs,
   DEFAULT_RETRY,
+  DEFAULT_TIMEOUT_SECONDS,
+  longestWaitMs,
+  RETRY_LIMITS,
+  retryPolicyOf,
+  retrySettingsProblem,
+  timeoutMsOf,
+  withDeadline,
+  type RetryPolicy,
+  type RetrySettings,
+} from './channels/retry.js';
+export {
   leaseMs,
   Outbox,
   OUTBOX_PROVIDER,
@@ -126,7 +137,6 @@ export {
   type DeliverOptions,
   type Provider,
   type ProviderResult,
-  type RetryPolicy,
 } from './channels/outbox.js';
 export { consentRefusal, send, type AddressLookup, type ChannelSpec, type ConsentMode, type SendOutcome, type SendPolicy, type SendRequest } from './channels/send.js';
 export { peekLink, signingKey, signLink, verifyLink, type LinkAction, type LinkClaim } from './channels/signing.js';

@@ -18,6 +18,7 @@ import type { Delivery, DeliveryError, NotSentReason } from './delivery.js';
 import { countDelivery, finalCounts } from '../reports/delivery-counters.js';
 import { releaseSlot } from './frequency-cap.js';
 import { DuplicateKeyError } from '../store/port.js';
+import { backoffMs, DEFAULT_RETRY, longestWaitMs, type RetryPolicy } from './retry.js';
 
 export type ProviderResult =
   | { status: 'sent'; providerMessageId: string; results?: Delivery['results']; badAddresses?: string[] }
@@ -33,17 +34,10 @@ export interface Provider {
   readonly outbox: boolean;
   /** How long one send may take at most before it gives up (its lease is longer). */
   readonly timeoutMs?: number;
+  /** The account's retry policy; DEFAULT_RETRY when it names none. */
+  readonly retry?: RetryPolicy;
   send(delivery: Delivery): Promise<ProviderResult>;
 }
-
-export interface RetryPolicy {
-  /** Attempts in all, the first included. */
-  attempts: number;
-  baseMs: number;
-  maxMs: number;
-}
-
-export const DEFAULT_RETRY: RetryPolicy = { attempts: 5, baseMs: 1_000, maxMs: 60_000 };
 
 /** How long an attempt may hold a delivery before its outcome counts as unknown, for a provider that names no timeout. */
 export const SEND_LEASE_MS = 120_000;
@@ -60,14 +54,8 @@ export const OUTBOX_PROVIDER: Provider = {
   send: async (delivery) => ({ status: 'sent', providerMessageId: `outbox:${delivery._id}` }),
 };
 
-export function backoffMs(policy: RetryPolicy, attempt: number, retryAfterMs?: number, random: () => number = Math.random): number {
-  const exponential = Math.min(policy.maxMs, policy.baseMs * 2 ** Math.max(0, attempt - 1));
-  // ±20 % so that many deliveries failing together do not retry together.
-  const jittered = exponential * (0.8 + 0.4 * random());
-  return Math.round(Math.min(Math.max(jittered, retryAfterMs ?? 0), 10 * policy.maxMs));
-}
-
 export interface DeliverOptions {
+  /** Overrides the provider's own policy. */
   retry?: RetryPolicy;
   /** Stops waiting between attempts (the node is closing): the delivery stays queued for the sweep. */
   signal?: AbortSignal;
@@ -101,7 +89,7 @@ export class Outbox {
 
   /** Sends a queued delivery, retrying transient failures; resolves with its final (or, if aborted, queued) record. */
   async deliver(id: string, provider: Provider, options: DeliverOptions = {}): Promise<Delivery | null> {
-    const policy = options.retry ?? DEFAULT_RETRY;
+    const policy = options.retry ?? provider.retry ?? DEFAULT_RETRY;
     const now = options.now ?? (() => new Date());
     for (;;) {
       const after = await this.attempt(id, provider, policy, now());
@@ -135,6 +123,11 @@ export class Outbox {
         ...(result.results ? { results: result.results } : {}),
         ...(result.badAddresses?.length ? { badAddresses: result.badAddresses } : {}),
       });
+    }
+    // Retrying before the provider's Retry-After would only be refused again: a wait longer than the policy allows ends the send.
+    if (result.status === 'retry' && result.retryAfterMs !== undefined && result.retryAfterMs > longestWaitMs(policy)) {
+      const detail = `${result.error.message}; the provider asked to wait ${Math.ceil(result.retryAfterMs / 1000)} s, longer than a send waits (${longestWaitMs(policy) / 1000} s)`;
+      return this.settle(claimed, { status: 'failed', reason: 'provider-unavailable', detail, error: result.error });
     }
     if (result.status === 'retry' && claimed.attempts < policy.attempts) {
       return this.settle(claimed, {

@@ -4,17 +4,17 @@
  * send-email nodes that use it, closed when it is.
  */
 import { isEmailAddress, smtpProvider, type Provider, type SmtpAccount } from '../../lib/index.js';
+import { accountRetry, type AccountRetryDef } from '../shared/account-retry.js';
 import type { AccountNode } from '../shared/sender.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
 
-interface EmailAccountDef extends NodeDef {
+interface EmailAccountDef extends NodeDef, AccountRetryDef {
   host?: string;
   port?: number | string;
   tls?: 'starttls' | 'tls' | 'require-starttls';
   allowUnverified?: boolean;
   from?: string;
   replyTo?: string;
-  timeout?: number | string;
 }
 
 interface Credentials {
@@ -37,6 +37,8 @@ export = function (RED: NodeAPI): void {
       if (!Number.isInteger(port) || port < 1 || port > 65535) return new Error(RED._('email-account.errors.bad-port'));
       const address = /<([^>]+)>\s*$/.exec(from)?.[1] ?? from;
       if (!isEmailAddress(address)) return new Error(RED._('email-account.errors.bad-from'));
+      const retry = accountRetry(def);
+      if (!retry.ok) return new Error(RED._('journeys.account.errors.bad-settings', { reason: retry.problem }));
       const account: SmtpAccount = {
         host,
         port,
@@ -46,7 +48,7 @@ export = function (RED: NodeAPI): void {
         from,
         ...(def.replyTo?.trim() ? { replyTo: def.replyTo.trim() } : {}),
         ...(credentials.user ? { user: credentials.user, password: credentials.password ?? '' } : {}),
-        timeoutSeconds: Number(def.timeout ?? 30) || 30,
+        ...retry.settings,
       };
       made ??= smtpProvider(account);
       return made;

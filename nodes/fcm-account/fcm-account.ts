@@ -6,10 +6,11 @@
  */
 import { checkServiceAccount, fcmProvider, parseEndpoint } from '../../lib/channels/push/index.js';
 import type { Provider } from '../../lib/index.js';
+import { accountRetry, type AccountRetryDef } from '../shared/account-retry.js';
 import type { AccountNode } from '../shared/sender.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
 
-interface FcmAccountDef extends NodeDef {
+interface FcmAccountDef extends NodeDef, AccountRetryDef {
   projectId?: string;
   endpoint?: string;
 }
@@ -32,13 +33,15 @@ export = function (RED: NodeAPI): void {
       const projectId = def.projectId?.trim() || checked.account.project_id?.trim() || '';
       if (!projectId) return new Error(RED._('fcm-account.errors.no-project'));
       const endpoint = def.endpoint?.trim() || '';
+      const retry = accountRetry(def);
+      if (!retry.ok) return new Error(RED._('journeys.account.errors.bad-settings', { reason: retry.problem }));
       try {
         if (endpoint) parseEndpoint(endpoint);
       } catch (err) {
         return new Error(RED._('fcm-account.errors.bad-endpoint', { reason: (err as Error).message }));
       }
       try {
-        made = fcmProvider({ serviceAccount: checked.account, projectId, label: node.id, ...(endpoint ? { endpoint } : {}) });
+        made = fcmProvider({ serviceAccount: checked.account, projectId, label: node.id, ...(endpoint ? { endpoint } : {}), ...retry.settings });
       } catch (err) {
         return new Error(RED._('fcm-account.errors.firebase', { reason: (err as Error).message }));
       }

@@ -5,11 +5,12 @@
  */
 import { twilioAccountProblem, twilioProvider, type TwilioAccount } from '../../lib/channels/sms/index.js';
 import type { Provider } from '../../lib/index.js';
+import { accountRetry, type AccountRetryDef } from '../shared/account-retry.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
 import type { TwilioAccountNode } from './account-node.js';
 import { registerInbound } from './inbound-route.js';
 
-interface TwilioAccountDef extends NodeDef {
+interface TwilioAccountDef extends NodeDef, AccountRetryDef {
   accountSid?: string;
   from?: string;
   baseUrl?: string;
@@ -29,11 +30,14 @@ export = function (RED: NodeAPI): void {
     let made: Provider | null = null;
 
     node.provider = () => {
+      const retry = accountRetry(def);
+      if (!retry.ok) return new Error(RED._('journeys.account.errors.bad-settings', { reason: retry.problem }));
       const account: TwilioAccount = {
         accountSid: def.accountSid?.trim() ?? '',
         authToken: credentials.authToken ?? '',
         from: (def.from ?? '').replace(/[\s().-]/g, ''),
         ...(def.baseUrl?.trim() ? { baseUrl: def.baseUrl.trim() } : {}),
+        ...retry.settings,
       };
       const problem = twilioAccountProblem(account);
       if (problem) return new Error(RED._('twilio-account.errors.bad-account', { reason: problem }));

@@ -16,6 +16,9 @@ import {
   CompiledTemplate,
   DEFAULT_RETRY,
   deliveryKey,
+  retryPolicyOf,
+  retrySettingsProblem,
+  withDeadline,
   MAX_RENDERED_CHARS,
   Outbox,
   quietHoursProblem,
@@ -122,6 +125,30 @@ describe('retry backoff', () => {
   });
 });
 
+describe('account retry settings', () => {
+  it('double from the first retry up to a minute, keep the defaults when unset, and refuse what makes no sense', () => {
+    expect(retryPolicyOf({})).to.deep.equal(DEFAULT_RETRY);
+    expect(retryPolicyOf({ attempts: 3, firstRetrySeconds: 0.2 })).to.deep.equal({ attempts: 3, baseMs: 200, maxMs: 60_000 });
+    expect(retryPolicyOf({ firstRetrySeconds: 120 })).to.include({ baseMs: 120_000, maxMs: 120_000 });
+    expect(retrySettingsProblem({ attempts: 1, firstRetrySeconds: 0.5, timeoutSeconds: 10 })).to.equal(null);
+    expect(retrySettingsProblem({ attempts: 0 })).to.contain('attempts');
+    expect(retrySettingsProblem({ attempts: 2.5 })).to.contain('attempts');
+    expect(retrySettingsProblem({ firstRetrySeconds: 0 })).to.contain('first retry');
+    expect(retrySettingsProblem({ timeoutSeconds: Number.NaN })).to.contain('timeout');
+    expect(retrySettingsProblem({ timeoutSeconds: 601 })).to.contain('timeout');
+  });
+
+  it('bound a call that takes no timeout of its own, and let one that answers in time through', async () => {
+    const never = new Promise<string>(() => undefined);
+    expect(await withDeadline(never, 20, () => 'late')).to.equal('late');
+    expect(await withDeadline(Promise.resolve('answered'), 1_000, () => 'late')).to.equal('answered');
+    // A failure after the deadline is nobody's to handle: it must not surface as an unhandled rejection.
+    const failsLate = new Promise<string>((_, reject) => setTimeout(() => reject(new Error('too late')), 40));
+    expect(await withDeadline(failsLate, 10, () => 'late')).to.equal('late');
+    await new Promise((resolve) => setTimeout(resolve, 60));
+  });
+});
+
 describe('SMTP failures', () => {
   const kind = (err: object) => classifySmtpError(Object.assign(new Error('x'), err));
   it('retry what the server did not take, fail what it refused, and never guess about a lost connection', () => {
@@ -219,11 +246,27 @@ forEachStore((ctx) => {
       expect(await outbox.deliver('t3', refuses, { retry: fast })).to.include({ status: 'failed', reason: 'bad-address', attempts: 1 });
     });
 
+    it("follows the provider's own retry policy, and ends a send whose Retry-After is longer than a send may wait", async () => {
+      const outbox = new Outbox(ctx.store);
+      await outbox.create(queued('own-policy'));
+      const down = scripted(Array.from({ length: 5 }, () => ({ status: 'retry' as const, error: { code: 'X', message: 'down' } })));
+      const withPolicy = Object.assign(down, { retry: { attempts: 2, baseMs: 10, maxMs: 50 } });
+      expect(await outbox.deliver('own-policy', withPolicy)).to.include({ status: 'failed', reason: 'provider-unavailable', attempts: 2 });
+      expect(down.calls).to.equal(2);
+
+      await outbox.create(queued('too-long'));
+      const busy = scripted([{ status: 'retry', error: { code: 'HTTP_429', message: 'slow down' }, retryAfterMs: 3_600_000 }]);
+      const ended = await outbox.deliver('too-long', busy, { retry: fast });
+      expect(ended).to.include({ status: 'failed', reason: 'provider-unavailable', attempts: 1 });
+      expect(ended?.detail).to.contain('asked to wait 3600 s');
+      expect(busy.calls).to.equal(1);
+    });
+
     it('leaves a delivery queued when its loop is stopped between attempts, for the sweep to finish', async () => {
       const outbox = new Outbox(ctx.store);
       await outbox.create(queued('stop'));
       const stop = new AbortController();
-      const provider = scripted([{ status: 'retry', error: { code: 'X', message: 'busy' }, retryAfterMs: 60_000 }]);
+      const provider = scripted([{ status: 'retry', error: { code: 'X', message: 'busy' }, retryAfterMs: 400 }]);
       setTimeout(() => stop.abort(), 50);
       expect(await outbox.deliver('stop', provider, { retry: fast, signal: stop.signal })).to.include({ status: 'queued', attempts: 1 });
     });

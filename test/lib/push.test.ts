@@ -80,6 +80,12 @@ describe('push channel', () => {
       expect(classifyFcmError({ code: 'messaging/unknown-error', message: 'Raw server response: "x". Status code: 502.' })).to.equal('retry');
       expect(classifyFcmError({ code: 'messaging/mismatched-credential', message: 'SenderId mismatch' })).to.equal('failed');
     });
+
+    it('retry a request that never reached Google, and call one that went out unanswered unknown', () => {
+      expect(classifyFcmError({ code: 'app/network-error', message: 'Error while making request: connect ECONNREFUSED 127.0.0.1:9. Error code: ECONNREFUSED' })).to.equal('retry');
+      expect(classifyFcmError({ code: 'app/network-error', message: 'Error while making request: socket hang up. Error code: ECONNRESET' })).to.equal('unknown');
+      expect(classifyFcmError({ code: 'app/network-timeout', message: 'Error while making request: timeout of 15000ms exceeded.' })).to.equal('unknown');
+    });
   });
 
   describe('the FCM provider, through firebase-admin to a local FCM', function () {
@@ -144,6 +150,22 @@ describe('push channel', () => {
       const result = await provider.send(delivery(['tok-y']));
       expect(result.status).to.equal('retry');
       expect(result.status === 'retry' && result.error.message).to.contain('ECONNREFUSED');
+    });
+
+    it('ends a send FCM takes and never answers as unknown after the account timeout, and retries a sign-in Google never answers', async () => {
+      const provider = fcmProvider({ serviceAccount: api.serviceAccount() as unknown as ServiceAccountJson, projectId: api.project, endpoint: api.endpoint, label: 'slow', timeoutSeconds: 0.3 });
+      providers.push(provider);
+      api.hangTokenRequests = 1;
+      const signIn = await provider.send(delivery(['tok-1']));
+      expect(signIn.status).to.equal('retry');
+      expect(api.accepted).to.have.length(0);
+      // The hung sign-in does not hold the account: the next send signs in and goes out.
+      expect((await provider.send(delivery(['tok-1']))).status).to.equal('sent');
+
+      api.answer('tok-2', 'hang');
+      const unanswered = await provider.send(delivery(['tok-2']));
+      expect(unanswered).to.deep.include({ status: 'unknown' });
+      expect(unanswered.status === 'unknown' && unanswered.error.code).to.equal('FCM_TIMEOUT');
     });
 
     it('fails, without retrying, when Google refuses the service account', async () => {

@@ -8,6 +8,7 @@ import twilio from 'twilio';
 import {
   COLLECTIONS,
   identityKey,
+  Outbox,
   type Delivery,
   type IdentityDoc,
   type Profile,
@@ -127,6 +128,16 @@ describe('sms channel', () => {
       expect(unreachable.status === 'retry' && unreachable.error.code).to.equal('TWILIO_UNAVAILABLE');
     });
 
+    it('gives up on a Twilio that takes the request and never answers after the account timeout, as unknown: it may have sent', async () => {
+      const provider = twilioProvider({ ...account, from: FROM, baseUrl: api.baseUrl, timeoutSeconds: 0.3 });
+      expect(provider.timeoutMs).to.equal(300);
+      api.refuseNext.push({ status: 'hang' });
+      const result = await provider.send(delivery('+15551230000'));
+      expect(result).to.deep.include({ status: 'unknown' });
+      expect(result.status === 'unknown' && result.error.code).to.equal('TWILIO_NO_ANSWER');
+      expect(api.requests).to.equal(1);
+    });
+
     it('fails 21610 as stop, bad numbers as bad-address, bad credentials as TWILIO_AUTH', async () => {
       const provider = twilioProvider({ ...account, from: FROM, baseUrl: api.baseUrl });
       api.refuseNext.push({ status: 400, code: 21610, message: 'Attempt to send to unsubscribed recipient' });
@@ -148,13 +159,31 @@ describe('sms channel', () => {
       expect(api.accepted).to.have.length(0);
     });
 
+    forEachStore((ctx) => {
+      it("schedules the next attempt no sooner than Twilio's Retry-After, under the account's own retry policy", async () => {
+        const outbox = new Outbox(ctx.store);
+        const provider = twilioProvider({ ...account, from: FROM, baseUrl: api.baseUrl, attempts: 2, firstRetrySeconds: 0.1 });
+        const queued: Delivery = { ...delivery('+15551230000'), status: 'queued', attempts: 0 };
+        await outbox.create(queued);
+        api.refuseNext.push({ status: 429, retryAfter: 30 });
+        const after = await outbox.attempt(queued._id, provider, provider.retry!, new Date());
+        expect(after).to.include({ status: 'queued', attempts: 1 });
+        expect(after!.dueAt.getTime() - after!.updatedAt.getTime()).to.be.at.least(30_000);
+        expect(after!.error?.code).to.equal('TWILIO_20429');
+      });
+    });
+
     it('classifies by HTTP status and Twilio code', () => {
       const rest = (status: number, code?: number) => Object.assign(new Error('x'), { status, ...(code ? { code } : {}) });
       expect(classifyTwilioError(rest(503)).status).to.equal('retry');
       expect(classifyTwilioError(rest(429), 2000)).to.deep.include({ status: 'retry', retryAfterMs: 2000 });
       expect(classifyTwilioError(rest(400, 21211))).to.deep.include({ status: 'failed', reason: 'bad-address' });
       expect(classifyTwilioError(rest(404))).to.deep.include({ status: 'failed', reason: 'provider-rejected' });
-      expect(classifyTwilioError(Object.assign(new Error('connect ECONNRESET'), { code: 'ECONNRESET' })).status).to.equal('retry');
+      // Cut or unanswered after the request went out: Twilio may have the message, so it is not sent again.
+      expect(classifyTwilioError(Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }))).to.deep.include({ status: 'unknown' });
+      expect(classifyTwilioError(Object.assign(new Error('timeout of 1000ms exceeded'), { code: 'ECONNABORTED' }))).to.deep.include({ status: 'unknown' });
+      expect(classifyTwilioError(Object.assign(new Error('getaddrinfo ENOTFOUND api.twilio.com'), { code: 'ENOTFOUND' })).status).to.equal('retry');
+      expect(classifyTwilioError(new Error('Required parameter "to" missing.')).status).to.equal('failed');
       expect(retryAfterMs('120')).to.equal(120_000);
       expect(retryAfterMs(new Date(Date.now() + 5000).toUTCString())).to.be.within(3000, 5000);
       expect(retryAfterMs(undefined)).to.equal(undefined);

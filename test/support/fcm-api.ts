@@ -11,7 +11,8 @@ import { generateKeyPairSync, randomUUID, verify, type KeyObject } from 'node:cr
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-export type TokenAnswer = 'unregistered' | 'invalid' | 'unavailable' | 'rate-limited';
+/** `hang`: the send is read whole and never answered. */
+export type TokenAnswer = 'unregistered' | 'invalid' | 'unavailable' | 'rate-limited' | 'hang';
 
 export interface AcceptedMessage {
   project: string;
@@ -34,10 +35,12 @@ export class TestFcmApi {
   private readonly answers = new Map<string, TokenAnswer[]>();
   /** Messages FCM accepted, in order. */
   readonly accepted: AcceptedMessage[] = [];
-  /** Every request: which Google host it was for, and its path. */
+  /** Every request: which Google host it was for, and its path (status 0: never answered). */
   readonly requests: Array<{ host: string; path: string; status: number }> = [];
   /** Access tokens handed out. */
   tokensIssued = 0;
+  /** Token requests to read whole and never answer, before answering again. */
+  hangTokenRequests = 0;
 
   constructor() {
     const { publicKey, privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
@@ -70,6 +73,7 @@ export class TestFcmApi {
   }
 
   reset(): void {
+    this.hangTokenRequests = 0;
     this.answers.clear();
     this.accepted.length = 0;
     this.requests.length = 0;
@@ -88,13 +92,20 @@ export class TestFcmApi {
   }
 
   async stop(): Promise<void> {
+    this.server?.closeAllConnections();
     await new Promise((resolve) => this.server?.close(resolve));
     this.server = null;
   }
 
   private handle(req: IncomingMessage, body: string, res: ServerResponse): number {
     const host = String(req.headers.host ?? '').replace(/:\d+$/, '');
-    if (host === 'oauth2.googleapis.com' && req.method === 'POST' && req.url === '/token') return this.token(req, body, res);
+    if (host === 'oauth2.googleapis.com' && req.method === 'POST' && req.url === '/token') {
+      if (this.hangTokenRequests > 0) {
+        this.hangTokenRequests -= 1;
+        return 0;
+      }
+      return this.token(req, body, res);
+    }
     const send = /^\/v1\/projects\/([^/]+)\/messages:send$/.exec(req.url ?? '');
     if (host === 'fcm.googleapis.com' && req.method === 'POST' && send) return this.send(req, decodeURIComponent(send[1]!), body, res);
     return reply(res, 404, { error: { code: 404, message: `no ${req.method} ${host}${req.url} here`, status: 'NOT_FOUND' } });
@@ -151,6 +162,8 @@ export class TestFcmApi {
         return reply(res, 503, fcmError(503, 'The service is currently unavailable.', 'UNAVAILABLE', 'UNAVAILABLE'), { 'Retry-After': '120' });
       case 'rate-limited':
         return reply(res, 429, fcmError(429, 'Quota exceeded for quota metric.', 'RESOURCE_EXHAUSTED', 'QUOTA_EXCEEDED'));
+      case 'hang':
+        return 0;
       default: {
         this.accepted.push({ project, token, message });
         return reply(res, 200, { name: `projects/${project}/messages/${randomUUID()}` });

@@ -1,7 +1,8 @@
 /**
  * A real SMTP server in the test process (the smtp-server package): it takes what
  * nodemailer sends over a TCP socket on 127.0.0.1 and keeps each message, parsed. It can
- * be told to refuse (4xx or 5xx) the next messages, to test retries and failures.
+ * be told to refuse (4xx or 5xx) the next messages, or to stall, to test retries, timeouts
+ * and failures.
  */
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
@@ -22,6 +23,8 @@ export class TestSmtpServer {
   readonly unknownMailboxes = new Set<string>();
   /** Takes this many next messages whole but never answers them: the sender cannot know they arrived. */
   stallNext = 0;
+  /** Accepts this many next connections and never greets them: nothing can have been sent on them. */
+  stallGreetings = 0;
   private server: SMTPServer | null = null;
   port = 0;
 
@@ -31,6 +34,13 @@ export class TestSmtpServer {
       authOptional: true,
       disabledCommands: ['STARTTLS'],
       logger: false,
+      onConnect: (_session, callback) => {
+        if (this.stallGreetings > 0) {
+          this.stallGreetings -= 1;
+          return;
+        }
+        callback();
+      },
       onRcptTo: (address, _session, callback) => {
         if (this.unknownMailboxes.has(address.address)) return callback(Object.assign(new Error('5.1.1 mailbox unknown'), { responseCode: 550 }));
         callback();

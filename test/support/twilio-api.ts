@@ -3,7 +3,8 @@
  * /2010-04-01/Accounts/{AccountSid}/Messages.json with HTTP Basic auth (SID:token), a
  * form-encoded To, From or MessagingServiceSid, and Body. It answers as Twilio documents
  * (201 with a message resource; 400/401/404 with Twilio's JSON error body) and can be told
- * to refuse the next requests, to test retries and failures. Accepted messages are kept.
+ * to refuse the next requests, or to take them and never answer, to test retries, timeouts
+ * and failures. Accepted messages are kept.
  */
 import { randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
@@ -18,8 +19,11 @@ export interface AcceptedMessage {
   body: string;
 }
 
-/** A refusal for the next request: 429 (with Retry-After seconds), 500, or a 400 with a Twilio error code. */
-export type Refusal = { status: 429; retryAfter?: number } | { status: 500 } | { status: 400; code: number; message?: string };
+/**
+ * A refusal for the next request: 429 (with Retry-After seconds), 500, a 400 with a Twilio
+ * error code, or `hang`: the request is read whole and never answered.
+ */
+export type Refusal = { status: 429; retryAfter?: number } | { status: 500 } | { status: 400; code: number; message?: string } | { status: 'hang' };
 
 const MESSAGES = /^\/2010-04-01\/Accounts\/(AC[0-9a-f]{32})\/Messages\.json$/;
 const E164 = /^\+[1-9]\d{1,14}$/;
@@ -72,6 +76,7 @@ export class TwilioApiServer {
     const form = new URLSearchParams(await readBody(req));
 
     const refusal = this.refuseNext.shift();
+    if (refusal?.status === 'hang') return;
     if (refusal?.status === 429) {
       res.setHeader('Retry-After', String(refusal.retryAfter ?? 1));
       return error(res, 429, 20429, 'Too Many Requests');

@@ -4,8 +4,10 @@ import nodemailer from 'nodemailer';
 import type SMTPPool from 'nodemailer/lib/smtp-pool';
 import type { Delivery } from '../delivery.js';
 import type { Provider, ProviderResult } from '../outbox.js';
+import { retryPolicyOf, timeoutMsOf, type RetrySettings } from '../retry.js';
 
-export interface SmtpAccount {
+/** `timeoutSeconds` is how long to wait for the server at each step (connect, greeting, every reply). */
+export interface SmtpAccount extends RetrySettings {
   host: string;
   port: number;
   /** TLS from the start (port 465); otherwise STARTTLS when the server offers it. */
@@ -19,15 +21,13 @@ export interface SmtpAccount {
   /** "Name <address>" or an address. */
   from: string;
   replyTo?: string;
-  /** Seconds to wait for the server at each step before giving up (and retrying later). */
-  timeoutSeconds?: number;
 }
 
 /** Content fields a rendered email has. `listUnsubscribe` is the one-click URL, when there is one. */
 export type EmailContent = { subject: string; html: string; text: string; listUnsubscribe?: string };
 
 export function smtpProvider(account: SmtpAccount): Provider & { close(): void } {
-  const timeout = (account.timeoutSeconds ?? 30) * 1000;
+  const timeout = timeoutMsOf(account);
   const options: SMTPPool.Options = {
     pool: true,
     host: account.host,
@@ -47,6 +47,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
     name: 'smtp',
     outbox: false,
     timeoutMs: timeout,
+    retry: retryPolicyOf(account),
     close: () => transport.close(),
     async send(delivery: Delivery): Promise<ProviderResult> {
       const content = delivery.content as EmailContent;

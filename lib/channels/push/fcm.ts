@@ -9,10 +9,12 @@ import type { Agent } from 'node:https';
 import { getMessaging, type Message, type Messaging, type SendResponse } from 'firebase-admin/messaging';
 import type { Delivery, DeliveryError } from '../delivery.js';
 import type { Provider, ProviderResult } from '../outbox.js';
+import { retryPolicyOf, timeoutMsOf, withDeadline, type RetrySettings } from '../retry.js';
 import { endpointAgent } from './endpoint.js';
 import type { ServiceAccountJson } from './service-account.js';
 
-export interface FcmAccount {
+/** `timeoutSeconds` bounds each step: signing in at Google's token endpoint, then the send (twice that). */
+export interface FcmAccount extends RetrySettings {
   serviceAccount: ServiceAccountJson;
   projectId: string;
   /** Where Google's API requests go instead (a proxy, a test double); empty: Google. */
@@ -23,7 +25,8 @@ export interface FcmAccount {
 
 export type PushContent = { title: string; body: string; link: string };
 
-export type TokenVerdict = 'bad-token' | 'retry' | 'failed';
+/** `unknown`: the request went out and no answer came back; FCM may have delivered it, and takes no idempotency key. */
+export type TokenVerdict = 'bad-token' | 'retry' | 'unknown' | 'failed';
 
 const BAD_TOKEN_CODES = new Set(['messaging/registration-token-not-registered', 'messaging/invalid-registration-token']);
 const TRANSIENT_CODES = new Set([
@@ -33,11 +36,12 @@ const TRANSIENT_CODES = new Set([
   'messaging/message-rate-exceeded',
   'messaging/device-message-rate-exceeded',
   'messaging/quota-exceeded',
-  'app/network-error',
-  'app/network-timeout',
 ]);
 
-const TOKEN_FETCH_TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up|status code (429|5\d\d)/i;
+/** Network failures before a request could reach Google. */
+const NOT_REACHED = /ECONNREFUSED|ENOTFOUND|EAI_AGAIN|EHOSTUNREACH|ENETUNREACH/;
+/** Signing in failed for now; no message was sent yet, so any of these is safe to retry. */
+const TOKEN_FETCH_TRANSIENT = /ECONNREFUSED|ECONNRESET|ETIMEDOUT|ENOTFOUND|EAI_AGAIN|socket hang up|aborted|timeout|status code (429|5\d\d)/i;
 
 /** What one token's error means for it: gone for good, worth another try later, or a refusal of the message. */
 export function classifyFcmError(err: unknown): TokenVerdict {
@@ -46,6 +50,8 @@ export function classifyFcmError(err: unknown): TokenVerdict {
   // INVALID_ARGUMENT is also FCM's answer to a malformed message: only a complaint about the token condemns it.
   if (code === 'messaging/invalid-argument' && /registration token/i.test(message)) return 'bad-token';
   if (TRANSIENT_CODES.has(code)) return 'retry';
+  if (code === 'app/network-error') return NOT_REACHED.test(message) ? 'retry' : 'unknown';
+  if (code === 'app/network-timeout') return 'unknown';
   // No access token because Google's token endpoint was not reached or failed itself: the account may be fine.
   if (code === 'app/invalid-credential' && TOKEN_FETCH_TRANSIENT.test(message)) return 'retry';
   // Responses the SDK could not map keep their HTTP status in the message.
@@ -75,6 +81,7 @@ export function fcmOutcome(tokens: string[], responses: SendResponse[]): Provide
   const results: NonNullable<Delivery['results']> = [];
   const bad: string[] = [];
   let transient: unknown = null;
+  let unanswered: unknown = null;
   let refused: unknown = null;
   tokens.forEach((to, i) => {
     const response = responses[i];
@@ -87,11 +94,14 @@ export function fcmOutcome(tokens: string[], responses: SendResponse[]): Provide
     const verdict = classifyFcmError(err);
     if (verdict === 'bad-token') bad.push(to);
     else if (verdict === 'retry') transient ??= err;
+    else if (verdict === 'unknown') unanswered ??= err;
     else refused ??= err;
   });
   const first = results.find((r) => r.ok);
   // One token reached is the message sent: a retry would repeat it on that device.
   if (first) return { status: 'sent', providerMessageId: first.id ?? '', results, badAddresses: bad };
+  // A retry would go to every token again, the unanswered one included.
+  if (unanswered) return { status: 'unknown', error: errorOf(unanswered), badAddresses: bad };
   if (transient) return { status: 'retry', error: errorOf(transient), badAddresses: bad };
   if (refused) return { status: 'failed', error: errorOf(refused), badAddresses: bad };
   return {
@@ -104,16 +114,18 @@ export function fcmOutcome(tokens: string[], responses: SendResponse[]): Provide
 
 export function fcmProvider(account: FcmAccount): Provider & { close(): Promise<void> } {
   const agent = account.endpoint ? endpointAgent(account.endpoint) : undefined;
+  const timeoutMs = timeoutMsOf(account);
   // cert() caches credentials by the key file's JSON for the process, with the agent of the first call:
-  // naming the endpoint in the copy it gets keeps a changed endpoint from reusing the old agent.
-  const key: ServiceAccount & { journeysEndpoint?: string } = {
+  // naming the endpoint and timeout in the copy it gets keeps a changed setting from reusing the old client.
+  const key: ServiceAccount & { journeysEndpoint?: string; journeysTimeoutMs: number } = {
     projectId: account.projectId,
     clientEmail: account.serviceAccount.client_email,
     privateKey: account.serviceAccount.private_key,
     ...(account.endpoint ? { journeysEndpoint: account.endpoint } : {}),
+    journeysTimeoutMs: timeoutMs,
   };
   const credential = cert(key, agent);
-  if (agent) routeTokenRequests(credential, agent);
+  configureTokenRequests(credential, timeoutMs, agent);
   const app: App = initializeApp(
     { credential, projectId: account.projectId, ...(agent ? { httpAgent: agent } : {}) },
     `journeys-fcm:${account.label ?? ''}:${randomUUID()}`,
@@ -126,18 +138,22 @@ export function fcmProvider(account: FcmAccount): Provider & { close(): Promise<
   return {
     name: 'fcm',
     outbox: false,
+    // The lease is reckoned from this: a send may take its sign-in step and its send step.
+    timeoutMs: 2 * timeoutMs,
+    retry: retryPolicyOf(account),
     close: () => (closed ??= deleteApp(app)),
     async send(delivery: Delivery): Promise<ProviderResult> {
       const content = delivery.content as PushContent;
-      let outcome: ProviderResult & { badAddresses?: string[] };
-      try {
-        const batch = await messaging.sendEach(delivery.to.map((token) => fcmMessage(token, content, delivery._id)));
-        outcome = fcmOutcome(delivery.to, batch.responses);
-      } catch (err) {
-        // The whole call failed (no project, the token endpoint down...): no token was reached.
-        const verdict = classifyFcmError(err);
-        outcome = verdict === 'retry' ? { status: 'retry', error: errorOf(err) } : { status: 'failed', error: errorOf(err) };
-      }
+      const batch = messaging.sendEach(delivery.to.map((token) => fcmMessage(token, content, delivery._id))).then(
+        (answer): ProviderResult & { badAddresses?: string[] } => fcmOutcome(delivery.to, answer.responses),
+        // The whole call failed (no project, the token endpoint down or slow...): no token was reached.
+        (err: unknown): ProviderResult => (classifyFcmError(err) === 'retry' ? { status: 'retry', error: errorOf(err) } : { status: 'failed', error: errorOf(err) }),
+      );
+      // firebase-admin's own limit is 15 s per request, retried: past both steps' time, whatever went out has an unknown fate.
+      const outcome = await withDeadline(batch, 2 * timeoutMs, (): ProviderResult => ({
+        status: 'unknown',
+        error: { code: 'FCM_TIMEOUT', message: `FCM did not answer within ${(2 * timeoutMs) / 1000} s` },
+      }));
       if (outcome.status === 'retry') return { status: 'retry', error: outcome.error };
       return outcome;
     },
@@ -147,7 +163,7 @@ export function fcmProvider(account: FcmAccount): Provider & { close(): Promise<
 /** What cert() returns inside: a google-auth-library JWT client whose gaxios transporter makes the token request. */
 interface CertInternals {
   getGoogleAuth?: () => unknown;
-  authClient?: { transporter?: { defaults?: { agent?: unknown } } };
+  authClient?: { transporter?: { defaults?: { agent?: unknown; timeout?: number } } };
 }
 
 /**
@@ -156,11 +172,19 @@ interface CertInternals {
  * credential-internal.js populateGoogleAuth): the token request would still go to Google.
  * The client's own transporter is given the agent instead; if the SDK changes shape this
  * says so rather than quietly sending the service account's assertion to Google.
+ *
+ * The token request has no timeout of its own, and google-auth-library shares one refresh
+ * among all callers: one that hangs would hold every later send of the account. The
+ * transporter gets the account's timeout too.
  */
-function routeTokenRequests(credential: Credential, agent: Agent): void {
+function configureTokenRequests(credential: Credential, timeoutMs: number, agent?: Agent): void {
   const inside = credential as unknown as CertInternals;
   inside.getGoogleAuth?.();
   const defaults = inside.authClient?.transporter?.defaults;
-  if (!defaults) throw new Error('this firebase-admin version does not let the API endpoint carry its token requests; leave the endpoint empty');
-  defaults.agent = agent;
+  if (!defaults) {
+    if (agent) throw new Error('this firebase-admin version does not let the API endpoint carry its token requests; leave the endpoint empty');
+    return; // The send's own deadline still bounds the wait.
+  }
+  defaults.timeout = timeoutMs;
+  if (agent) defaults.agent = agent;
 }

@@ -8,15 +8,16 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import twilio from 'twilio';
 import type { Delivery, NotSentReason } from '../delivery.js';
 import type { Provider, ProviderResult } from '../outbox.js';
+import { retryPolicyOf, timeoutMsOf, type RetrySettings } from '../retry.js';
 
-export interface TwilioAccount {
+/** `timeoutSeconds` bounds each API request, from connecting to the last byte of the answer. */
+export interface TwilioAccount extends RetrySettings {
   accountSid: string;
   authToken: string;
   /** An E.164 sender number, or a messaging service SID (MG…) to let Twilio pick the sender. */
   from: string;
   /** Where the API is instead of https://api.twilio.com (no trailing slash needed). */
   baseUrl?: string;
-  timeoutSeconds?: number;
 }
 
 /** Called when Twilio says the recipient replied STOP (error 21610), so consent can follow. */
@@ -86,13 +87,14 @@ class RoutedClient extends twilio.RequestClient {
 
 export function twilioProvider(account: TwilioAccount): Provider {
   const base = account.baseUrl ? account.baseUrl.replace(/\/+$/, '') : null;
-  const client = twilio(account.accountSid, account.authToken, {
-    httpClient: new RoutedClient(base, (account.timeoutSeconds ?? 30) * 1000),
-  });
+  const timeoutMs = timeoutMsOf(account);
+  const client = twilio(account.accountSid, account.authToken, { httpClient: new RoutedClient(base, timeoutMs) });
   const sender = isMessagingServiceSid(account.from) ? { messagingServiceSid: account.from } : { from: account.from };
   return {
     name: 'twilio',
     outbox: false,
+    timeoutMs,
+    retry: retryPolicyOf(account),
     async send(delivery: Delivery): Promise<ProviderResult> {
       const to = delivery.to[0];
       if (!to) return { status: 'failed', reason: 'no-address', error: { code: 'SMS_NO_ADDRESS', message: 'the delivery has no phone number' } };
@@ -112,9 +114,14 @@ const BAD_NUMBER = new Set([21211, 21214, 21217, 21614]);
 /** The recipient replied STOP: Twilio refuses to message them until they reply START. */
 export const TWILIO_STOPPED = 21610;
 
+/** Network errors that mean the request never left this machine or never found Twilio: safe to send again. */
+const NOT_REACHED = new Set(['ECONNREFUSED', 'ENOTFOUND', 'EAI_AGAIN', 'EHOSTUNREACH', 'ENETUNREACH']);
+
 /**
- * 429 and 5xx answers, and no answer at all, are transient; other 4xx answers are final.
- * Twilio puts its own error code in the body: 21610 (the person replied STOP) and
+ * 429 and 5xx answers, and a Twilio that cannot be reached, are transient; other 4xx
+ * answers are final. A request that got no answer (a timeout, a connection cut) may have
+ * created the message, and Twilio takes no idempotency key: its outcome is unknown, never
+ * retried. Twilio puts its own error code in the body: 21610 (the person replied STOP) and
  * 21211/21614 (not a valid / not a mobile number) name a reason the flow can act on.
  */
 export function classify(err: unknown, retryAfter?: number): ProviderResult {
@@ -122,8 +129,12 @@ export function classify(err: unknown, retryAfter?: number): ProviderResult {
   const message = e?.message ? String(e.message) : String(err);
   const status = typeof e?.status === 'number' ? e.status : null;
   if (status === null) {
-    // Axios errors carry a string code (ECONNREFUSED, ETIMEDOUT...): the API was not reached.
-    return { status: 'retry', error: { code: 'TWILIO_UNAVAILABLE', message: typeof e?.code === 'string' ? `${e.code}: ${message}` : message } };
+    // Axios errors carry a string code (ECONNREFUSED, ECONNABORTED for a timeout...); an error without one came from the SDK itself.
+    const network = typeof e?.code === 'string' ? e.code : null;
+    if (network === null) return { status: 'failed', error: { code: 'TWILIO_ERROR', message } };
+    const detail = `${network}: ${message}`;
+    if (NOT_REACHED.has(network)) return { status: 'retry', error: { code: 'TWILIO_UNAVAILABLE', message: detail } };
+    return { status: 'unknown', error: { code: 'TWILIO_NO_ANSWER', message: detail } };
   }
   const twilioCode = typeof e.code === 'number' ? e.code : null;
   const code = twilioCode !== null ? `TWILIO_${twilioCode}` : `TWILIO_HTTP_${status}`;
