@@ -24,6 +24,19 @@ const option = (name: string): string | undefined => (args.includes(name) ? args
 const only = option('--only');
 const storeOnly = option('--store');
 
+/** Full runs also measure the main figures at a hundredth and a tenth of their data, to show how cost grows. */
+const SHARES = quick ? [1] : [0.01, 0.1, 1];
+
+interface GrowthPoint {
+  store: string;
+  figure: string;
+  /** What the data is counted in, e.g. "instances". */
+  of: string;
+  size: number;
+  value: number;
+}
+const growth: GrowthPoint[] = [];
+
 interface StoreKind {
   name: 'embedded' | 'mongodb';
   open(): Promise<Store>;
@@ -82,6 +95,8 @@ async function main(): Promise<void> {
     if (!only || only === 'sends') report.push('', ...(await sendsSection(kinds)));
     if (!only || only === 'reports') report.push('', ...(await reportsSection(kinds, mongo.server)));
     if (!only || only === 'state') report.push('', ...(await stateSection(kinds, mongo.uri, mongo.server)));
+    // Only a whole run has every figure; a run of one section keeps the last whole run's table.
+    if (!only && !quick) report.push('', ...growthSection());
   } finally {
     await mongo.stop();
     await Promise.all(directories.map((d) => rm(d, { recursive: true, force: true })));
@@ -130,19 +145,22 @@ async function reportsSection(kinds: StoreKind[], mongoServer: string): Promise<
     '|---|---|---|---|---|---|---|',
   ];
   for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
-    const share = kind.name === 'mongodb' && onTestServer ? TEST_SERVER_SHARE : 1;
-    const [ni, nd] = [Math.round(instances * share), Math.round(deliveries * share)];
-    console.log(`reports on ${kind.name}, ${fmt(ni)} instances and ${fmt(nd)} deliveries…`);
-    const store = await kind.open();
-    try {
-      const { arms } = await benchReports({ store, instances: ni, deliveries: nd });
-      const base = arms[0]!;
-      for (const a of arms) {
-        lines.push(`| ${kind.name} | ${fmt(ni)} | ${fmt(nd)} | ${a.arm} | ${fmt(a.p50)} | ${fmt(a.max)} | ${fmt(a.p50 / base.p50, 1)} |`);
-        console.log(`  ${a.arm}: p50 ${fmt(a.p50)} ms`);
+    for (const grown of SHARES) {
+      const share = (kind.name === 'mongodb' && onTestServer ? TEST_SERVER_SHARE : 1) * grown;
+      const [ni, nd] = [Math.round(instances * share), Math.round(deliveries * share)];
+      console.log(`reports on ${kind.name}, ${fmt(ni)} instances and ${fmt(nd)} deliveries…`);
+      const store = await kind.open();
+      try {
+        const { arms } = await benchReports({ store, instances: ni, deliveries: nd });
+        const base = arms[0]!;
+        for (const a of arms) {
+          lines.push(`| ${kind.name} | ${fmt(ni)} | ${fmt(nd)} | ${a.arm} | ${fmt(a.p50)} | ${fmt(a.max)} | ${fmt(a.p50 / base.p50, 1)} |`);
+          console.log(`  ${a.arm}: p50 ${fmt(a.p50)} ms`);
+        }
+        growth.push({ store: kind.name, figure: "one journey's full report, p50 ms", of: 'instances', size: ni, value: arms[arms.length - 1]!.p50 });
+      } finally {
+        await store.close();
       }
-    } finally {
-      await store.close();
     }
   }
   lines.push(
@@ -206,6 +224,7 @@ async function stateSection(kinds: StoreKind[], mongoUri: string, mongoServer: s
     const empty = rows[0]!;
     for (const r of rows) {
       lines.push(`| ${kind.name} | ${fmt(r.profiles)} | ${fmt(r.waiting)} | ${fmt(r.fillSeconds, 1)} | ${fmt(r.openSeconds, 1)} | ${fmt(r.rssMiB)} | ${fmt(r.rssMiB / empty.rssMiB, 2)} |`);
+      if (r.profiles > 0) growth.push({ store: kind.name, figure: 'Node-RED RSS over the store, MiB', of: 'profiles', size: r.profiles, value: r.rssMiB });
       console.log(`  ${fmt(r.profiles)} profiles, ${fmt(r.waiting)} waiting: RSS ${fmt(r.rssMiB)} MiB, open ${fmt(r.openSeconds, 1)} s`);
     }
   }
@@ -216,6 +235,30 @@ async function stateSection(kinds: StoreKind[], mongoUri: string, mongoServer: s
       '(an in-memory store with an append-only journal, for a machine with no database server): its RSS grows with the data, as the rows show, and the README sizes it. ' +
       `On ${mongoServer} the database's own memory is in the server's process, not counted here.`,
   );
+  return lines;
+}
+
+/** Each figure measured at three sizes in this run, a tenth apart: how its cost grows with the data. */
+function growthSection(): string[] {
+  const lines = [
+    '## Growth',
+    '',
+    'The figures above at a hundredth, a tenth and all of their data, from the rows of this run. *per 10×*: how much the figure changes for ten times the data ' +
+      '(the geometric mean of the two steps): 1.0 is flat; for a rate, 0.1 would mean each item costs ten times more in a ten times larger store.',
+    '',
+    '| store | figure | data | at 1× | at 10× | at 100× | per 10× |',
+    '|---|---|---|---|---|---|---|',
+  ];
+  const keys = [...new Set(growth.map((g) => `${g.store}\u0000${g.figure}`))];
+  for (const key of keys) {
+    const points = growth.filter((g) => `${g.store}\u0000${g.figure}` === key).sort((a, b) => a.size - b.size);
+    if (points.length < 3) continue;
+    const [small, mid, large] = points.slice(-3) as [GrowthPoint, GrowthPoint, GrowthPoint];
+    const perTen = Math.sqrt(large.value / small.value);
+    lines.push(
+      `| ${small.store} | ${small.figure} | ${fmt(small.size)} → ${fmt(large.size)} ${small.of} | ${fmt(small.value)} | ${fmt(mid.value)} | ${fmt(large.value)} | ${fmt(perTen, 2)} |`,
+    );
+  }
   return lines;
 }
 
@@ -238,9 +281,10 @@ async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<s
   ];
   for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
     const n = kind.name === 'mongodb' && onTestServer ? Math.min(count, TEST_SERVER_WAITS) : count;
+    const bursts = SHARES.map((grown) => Math.ceil((n / 5) * grown));
     const scenarios = [
       { label: `spread: ${fmt(n)} in ${windowMs / 1000} s`, count: n, windowMs },
-      { label: `burst: ${fmt(Math.ceil(n / 5))} at once`, count: Math.ceil(n / 5), windowMs: 0 },
+      ...bursts.map((b) => ({ label: `burst: ${fmt(b)} at once`, count: b, windowMs: 0 })),
     ];
     for (const scenario of scenarios) {
       console.log(`timers on ${kind.name}, ${scenario.label}…`);
@@ -252,6 +296,7 @@ async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<s
         );
         console.log(`  ${arm.arm}: fired ${arm.fired}/${arm.scheduled}, ${fmt(arm.perSecond)}/s, p50 ${arm.p50} ms, p99 ${arm.p99} ms, peak RSS ${fmt(arm.peakRssMiB)} MiB`);
       }
+      if (scenario.windowMs === 0) growth.push({ store: kind.name, figure: 'journey waits all due at once, resumes/s', of: 'waits', size: scenario.count, value: waits.perSecond });
     }
   }
   lines.push('', 'Goal (issue 3): journey waits within 2× of raw Agenda throughput, p99 lateness under 2 s.');
@@ -282,20 +327,23 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
     '|---|---|---|---|---|---|---|---|---|',
   ];
   for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
-    const n = kind.name === 'mongodb' && onTestServer ? Math.min(count, TEST_SERVER_PROFILES) : count;
-    console.log(`audience on ${kind.name}, ${fmt(n)} profiles…`);
-    const store = await kind.open();
-    try {
-      const { arms } = await benchAudience({ count: n, store, rawRead: (filter) => kind.rawRead(filter) });
-      const raw = arms[0]!;
-      for (const a of arms) {
-        lines.push(
-          `| ${kind.name} | ${fmt(n)} | ${a.arm} | ${fmt(a.profiles)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / raw.perSecond, 2)} | ${fmt(a.heapGrowthMiB, 1)} | ${fmt(a.peakRssMiB)} |`,
-        );
-        console.log(`  ${a.arm}: ${fmt(a.profiles)} in ${fmt(a.seconds, 1)} s, ${fmt(a.perSecond)}/s, heap ${fmt(a.heapGrowthMiB, 1)} MiB`);
+    for (const grown of SHARES) {
+      const n = Math.round((kind.name === 'mongodb' && onTestServer ? Math.min(count, TEST_SERVER_PROFILES) : count) * grown);
+      console.log(`audience on ${kind.name}, ${fmt(n)} profiles…`);
+      const store = await kind.open();
+      try {
+        const { arms } = await benchAudience({ count: n, store, rawRead: (filter) => kind.rawRead(filter) });
+        const raw = arms[0]!;
+        for (const a of arms) {
+          lines.push(
+            `| ${kind.name} | ${fmt(n)} | ${a.arm} | ${fmt(a.profiles)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / raw.perSecond, 2)} | ${fmt(a.heapGrowthMiB, 1)} | ${fmt(a.peakRssMiB)} |`,
+          );
+          console.log(`  ${a.arm}: ${fmt(a.profiles)} in ${fmt(a.seconds, 1)} s, ${fmt(a.perSecond)}/s, heap ${fmt(a.heapGrowthMiB, 1)} MiB`);
+        }
+        growth.push({ store: kind.name, figure: 'audience run enrolling every match, profiles/s', of: 'profiles', size: n, value: arms[1]!.perSecond });
+      } finally {
+        await store.close();
       }
-    } finally {
-      await store.close();
     }
   }
   lines.push(

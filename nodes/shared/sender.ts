@@ -226,7 +226,10 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
     const forget = user.config.onResume(node.id, onResume);
 
     // Deliveries a stopped process left behind: sent now if they never reached the provider.
-    const recover = () =>
+    // One sweep at a time: behind a slow provider a sweep can outlast the interval.
+    let sweeping: Promise<void> | null = null;
+    const recover = () => (sweeping ??= sweepOnce().finally(() => (sweeping = null)));
+    const sweepOnce = () =>
       user
         .store()
         .then((store) => new Outbox(store).recover(node.id, provider, { signal: closing.signal }))
