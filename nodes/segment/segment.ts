@@ -29,7 +29,7 @@ import {
   type SegmentRules,
   type Store,
 } from '../../lib/index.js';
-import { codedError, profileIdOf } from '../shared/input.js';
+import { codedError, journeyOf, profileIdOf } from '../shared/input.js';
 import { defineJourney, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessage } from '../shared/red.js';
 import { findStoreConfig } from '../shared/store-client.js';
@@ -97,8 +97,8 @@ export = function (RED: NodeAPI): void {
       const profile = await store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: profileId });
       if (!profile) throw codedError(RED._('segment.errors.unknown-profile', { id: profileId }), 'UNKNOWN_PROFILE');
       const now = new Date();
-      const instanceId = (msg.journey as { instanceId?: unknown } | undefined)?.instanceId;
-      if (typeof instanceId === 'string' && !(await recordStep(store, instanceId, node.id, now))) {
+      const { instanceId } = journeyOf(msg);
+      if (instanceId !== null && !(await recordStep(store, instanceId, node.id, now))) {
         node.warn(RED._('segment.errors.not-active', { instance: instanceId }));
         return;
       }

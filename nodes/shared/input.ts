@@ -44,6 +44,20 @@ export function codedError(message: string, code: string): Error & { code: strin
   return Object.assign(new Error(message), { code });
 }
 
+/** What `msg.journey` says, as event-in, split and a resumed wait put it there; each part null when absent. */
+export interface JourneyOnMsg {
+  name: string | null;
+  instanceId: string | null;
+  variant: string | null;
+}
+
+export function journeyOf(msg: NodeMessage): JourneyOnMsg {
+  const raw = (msg as { journey?: unknown }).journey;
+  const on = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
+  const text = (value: unknown) => (typeof value === 'string' ? value : null);
+  return { name: text(on.name), instanceId: text(on.instanceId), variant: text(on.variant) };
+}
+
 /** The profile a msg is about: `msg.profileId`, else `msg.profile._id`; null when neither is a non-empty string. */
 export function profileIdOf(msg: NodeMessage): string | null {
   const fromMsg = (msg as { profileId?: unknown }).profileId;

@@ -26,7 +26,7 @@ import {
   type TemplateSet,
 } from '../../lib/index.js';
 import { resumedMessage, snapshotOf } from './hold.js';
-import { codedError, profileIdOf } from './input.js';
+import { codedError, journeyOf, profileIdOf } from './input.js';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, Send } from './red.js';
 import { useStore, type StoreUser } from './store-user.js';
 
@@ -82,12 +82,6 @@ export function policyOf(def: SenderDef): SendPolicy {
   return policy;
 }
 
-interface JourneyOnMsg {
-  name?: unknown;
-  instanceId?: unknown;
-  variant?: unknown;
-}
-
 /** msg keys a template must not see: live HTTP objects. */
 const UNSEEN = new Set(['req', 'res']);
 
@@ -138,8 +132,8 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
     const sendFor = async (msg: NodeMessage, resumed = false): Promise<{ out: Array<NodeMessage | null>; error?: Error } | null> => {
       const profileId = profileIdOf(msg);
       if (!profileId) throw codedError(RED._(`${prefix}.errors.no-profile`), 'NO_PROFILE');
-      const journey: JourneyOnMsg = typeof msg.journey === 'object' && msg.journey !== null ? (msg.journey as JourneyOnMsg) : {};
-      const instanceId = typeof journey.instanceId === 'string' ? journey.instanceId : null;
+      const journey = journeyOf(msg);
+      const instanceId = journey.instanceId;
       const store = await user.store();
       const now = new Date();
       const seen: Record<string, unknown> = {};
@@ -153,8 +147,8 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
         policy: resumed ? { ...policy, quietHours: undefined } : policy,
         profileId,
         instanceId,
-        journey: typeof journey.name === 'string' ? journey.name : null,
-        variant: typeof journey.variant === 'string' ? journey.variant : null,
+        journey: journey.name,
+        variant: journey.variant,
         msgId: msg._msgid ?? RED.util.generateId(),
         scope: { event: (msg as { event?: unknown }).event ?? null, journey: msg.journey ?? null, msg: seen },
         now,

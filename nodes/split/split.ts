@@ -7,7 +7,7 @@
  * Outputs: one per branch, in the editor's order, then `holdout` when a holdout is set.
  */
 import { assignVariant, checkSplit, holdOut, HOLDOUT_VARIANT, recordStep, type Split } from '../../lib/index.js';
-import { codedError, profileIdOf } from '../shared/input.js';
+import { codedError, journeyOf, profileIdOf } from '../shared/input.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessage } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 
@@ -16,12 +16,6 @@ interface SplitDef extends NodeDef {
   mode?: string;
   branches?: Array<{ name?: unknown; weight?: unknown } | null>;
   holdout?: number | string;
-}
-
-interface JourneyOnMsg {
-  name?: unknown;
-  instanceId?: unknown;
-  [key: string]: unknown;
 }
 
 /** The editor saves numbers, but a flow written by hand may hold "50". */
@@ -51,14 +45,14 @@ export = function (RED: NodeAPI): void {
     useStore(RED, node, def.store, { textKey: 'split.status.counts', keys: ports, render, kept: true }, (user) => async (msg, send) => {
       const profileId = profileIdOf(msg);
       if (!profileId) throw codedError(RED._('split.errors.no-profile'), 'NO_PROFILE');
-      const journey: JourneyOnMsg = typeof msg.journey === 'object' && msg.journey !== null ? (msg.journey as JourneyOnMsg) : {};
+      const journey = journeyOf(msg);
       const assignment = assignVariant(split, {
         profileId,
-        journey: typeof journey.name === 'string' ? journey.name : '',
+        journey: journey.name ?? '',
         node: node.id,
       });
       // Outside a journey there is no instance to record on: the msg is still split by profile.
-      if (typeof journey.instanceId === 'string') {
+      if (journey.instanceId !== null) {
         const store = await user.store();
         const at = new Date();
         const recorded = assignment.held
@@ -70,7 +64,7 @@ export = function (RED: NodeAPI): void {
           return;
         }
       }
-      msg.journey = { ...journey, variant: assignment.variant };
+      msg.journey = { ...(typeof msg.journey === 'object' && msg.journey !== null ? msg.journey : {}), variant: assignment.variant };
       user.badge.bump(assignment.variant);
       const out: Array<NodeMessage | null> = ports.map(() => null);
       out[assignment.held ? ports.length - 1 : assignment.branch] = msg;

@@ -3,19 +3,13 @@
  * split variant that brought it there, and passes msg on.
  */
 import { recordMilestone } from '../../lib/index.js';
-import { codedError } from '../shared/input.js';
+import { codedError, journeyOf, profileIdOf } from '../shared/input.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 
 interface TrackDef extends NodeDef {
   store?: string;
   milestone?: string;
-}
-
-interface JourneyOnMsg {
-  name?: unknown;
-  variant?: unknown;
-  instanceId?: unknown;
 }
 
 export = function (RED: NodeAPI): void {
@@ -27,25 +21,22 @@ export = function (RED: NodeAPI): void {
     useStore(RED, node, def.store, { textKey: 'track.status.counts', keys: ['tracked'], kept: true }, (user) => async (msg, send) => {
       const name = configured ?? (typeof msg.milestone === 'string' ? msg.milestone : undefined);
       if (!name) throw codedError(RED._('track.errors.no-milestone'), 'NO_MILESTONE');
-      const profile = msg.profile as { _id?: unknown } | undefined;
-      const profileId = typeof msg.profileId === 'string' ? msg.profileId : profile?._id;
-      if (typeof profileId !== 'string') {
-        throw codedError(RED._('track.errors.no-profile'), 'NO_PROFILE');
-      }
-      const journey = (msg.journey ?? {}) as JourneyOnMsg;
+      const profileId = profileIdOf(msg);
+      if (!profileId) throw codedError(RED._('track.errors.no-profile'), 'NO_PROFILE');
+      const journey = journeyOf(msg);
       const recorded = await recordMilestone(
         await user.store(),
         {
           name,
           profileId,
           node: node.id,
-          ...(typeof journey.name === 'string' ? { journey: journey.name } : {}),
-          ...(typeof journey.variant === 'string' ? { variant: journey.variant } : {}),
+          ...(journey.name !== null ? { journey: journey.name } : {}),
+          ...(journey.variant !== null ? { variant: journey.variant } : {}),
           at: new Date(),
         },
         // One milestone per journey instance at this node, however often its msg is sent again
         // (a retry, an audience run resumed after a crash); outside a journey, per msg.
-        typeof journey.instanceId === 'string' ? `${node.id}:${journey.instanceId}` : `${node.id}:${profileId}:${msg._msgid}`,
+        journey.instanceId !== null ? `${node.id}:${journey.instanceId}` : `${node.id}:${profileId}:${msg._msgid}`,
       );
       if (recorded) user.badge.bump('tracked');
       send(msg);

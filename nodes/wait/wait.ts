@@ -7,7 +7,7 @@
  */
 import { afterDuration, isDurationUnit, isTimeZone, nextTimeOfDay, parseDate, type DurationUnit, type Resumed } from '../../lib/index.js';
 import { resumedMessage, snapshotOf } from '../shared/hold.js';
-import { codedError } from '../shared/input.js';
+import { codedError, journeyOf } from '../shared/input.js';
 import { redUtil, registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessageInFlow } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 
@@ -97,19 +97,19 @@ export = function (RED: NodeAPI): void {
       };
 
       const input = async (msg: NodeMessageInFlow) => {
-        const journey = msg.journey as { instanceId?: unknown } | undefined;
-        if (typeof journey?.instanceId !== 'string') throw codedError(RED._('wait.errors.no-instance'), 'NO_INSTANCE');
+        const { instanceId } = journeyOf(msg);
+        if (instanceId === null) throw codedError(RED._('wait.errors.no-instance'), 'NO_INSTANCE');
         const now = new Date();
         const until = deadline(msg, now);
         const waits = await user.config.getWaits();
         const parked = await waits.wait({
-          instanceId: journey.instanceId,
+          instanceId,
           node: node.id,
           snapshot: snapshotOf(msg),
           until,
           ...(mode === 'event' ? { forEvent: def.event?.trim() || 'purchase' } : {}),
         });
-        if (!parked) node.warn(RED._('wait.errors.not-active', { instance: journey.instanceId }));
+        if (!parked) node.warn(RED._('wait.errors.not-active', { instance: instanceId }));
         showWaiting();
       };
       return { input, close };
