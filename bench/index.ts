@@ -9,10 +9,12 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
-import { COLLECTIONS, EmbeddedStore, MongoStore, type Filter, type Store } from '../lib/index.js';
+import { COLLECTIONS, EmbeddedStore, MongoStore, type Filter, type Profile, type Store } from '../lib/index.js';
 import { benchAudience } from './audience.js';
+import { benchIngest, IN_FLIGHT, STORE as INGEST_STORE, type RawUpsert } from './ingest.js';
 import { startTestMongo } from '../test/support/mongo-server.js';
 import { fmt, machine } from './measure.js';
+import { stopBenchNodeRed, type Credentials, type FlowNode } from './node-red.js';
 import { benchReports } from './reports.js';
 import { benchSends, type SendArm } from './sends.js';
 import { benchTimers, type TimerArm } from './timers.js';
@@ -28,6 +30,10 @@ interface StoreKind {
   open(): Promise<Store>;
   /** Reads every profile matching `filter` from the store opened last, by the plainest cursor there is; returns how many. */
   rawRead(filter: Filter): Promise<number>;
+  /** A journey-store config node (id `id`) on a fresh store of this kind, with its credentials. */
+  configNode(id: string): Promise<{ node: FlowNode; credentials: Credentials }>;
+  /** Upserts profile documents into a fresh place of this kind by the plainest writer there is (the bare driver on MongoDB). */
+  rawUpserts(): Promise<{ upsert: RawUpsert; close(): Promise<void> }>;
 }
 
 async function main(): Promise<void> {
@@ -35,13 +41,17 @@ async function main(): Promise<void> {
   const directories: string[] = [];
   let embedded: Store | null = null;
   let database = '';
+  const freshDirectory = async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'journeys-bench-'));
+    directories.push(directory);
+    return directory;
+  };
+  const freshDatabase = () => `bench_${randomUUID().slice(0, 8)}`;
   const kinds: StoreKind[] = [
     {
       name: 'embedded',
       async open() {
-        const directory = await mkdtemp(join(tmpdir(), 'journeys-bench-'));
-        directories.push(directory);
-        embedded = await EmbeddedStore.open({ directory });
+        embedded = await EmbeddedStore.open({ directory: await freshDirectory() });
         return embedded;
       },
       async rawRead(filter) {
@@ -49,11 +59,22 @@ async function main(): Promise<void> {
         for await (const _ of embedded!.collection(COLLECTIONS.profiles).find(filter)) n += 1;
         return n;
       },
+      async configNode(id) {
+        return { node: { id, type: 'journey-store', backend: 'embedded', directory: await freshDirectory() }, credentials: {} };
+      },
+      async rawUpserts() {
+        const store = await EmbeddedStore.open({ directory: await freshDirectory() });
+        const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+        return {
+          upsert: async (_id, update) => void (await profiles.updateOne({ _id }, update, { upsert: true })),
+          close: () => store.close(),
+        };
+      },
     },
     {
       name: 'mongodb',
       open: () => {
-        database = `bench_${randomUUID().slice(0, 8)}`;
+        database = freshDatabase();
         return MongoStore.open({ uri: mongo.uri, database });
       },
       async rawRead(filter) {
@@ -65,6 +86,17 @@ async function main(): Promise<void> {
         } finally {
           await client.close();
         }
+      },
+      async configNode(id) {
+        return { node: { id, type: 'journey-store', backend: 'mongodb', database: freshDatabase() }, credentials: { [id]: { uri: mongo.uri } } };
+      },
+      async rawUpserts() {
+        const client = await MongoClient.connect(mongo.uri);
+        const profiles = client.db(freshDatabase()).collection<{ _id: string }>(COLLECTIONS.profiles);
+        return {
+          upsert: async (_id, update) => void (await profiles.updateOne({ _id }, update, { upsert: true })),
+          close: () => client.close(),
+        };
       },
     },
   ];
@@ -80,7 +112,9 @@ async function main(): Promise<void> {
     if (!only || only === 'audience') report.push('', ...(await audienceSection(kinds, mongo.server)));
     if (!only || only === 'sends') report.push('', ...(await sendsSection(kinds)));
     if (!only || only === 'reports') report.push('', ...(await reportsSection(kinds, mongo.server)));
+    if (!only || only === 'ingest') report.push('', ...(await ingestSection(kinds, mongo.server)));
   } finally {
+    await stopBenchNodeRed();
     await mongo.stop();
     await Promise.all(directories.map((d) => rm(d, { recursive: true, force: true })));
   }
@@ -276,6 +310,53 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
       '',
       `On ${mongoServer} the MongoDB rows use ${fmt(Math.min(count, TEST_SERVER_PROFILES))} profiles: without a query planner it reads every document for each page of the run and for each write by _id with a condition, so the run's cost there grows with the square of the store. ` +
         'Set MONGODB_URI to a real MongoDB for the full count.',
+    );
+  }
+  return lines;
+}
+
+/** The test server takes one command at a time, and an event is a dozen of them: it gets a fifth of the events. */
+const TEST_SERVER_EVENT_SHARE = 0.2;
+
+async function ingestSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
+  const count = Number(option('--events') ?? (quick ? 5_000 : 50_000));
+  const onTestServer = mongoServer.startsWith('mongo-java-server');
+  const lines = [
+    '## Ingest',
+    '',
+    `Events through \`event-in → profile-merge → segment → track\` in one real Node-RED runtime (the node-red package embedded in the bench process, this package installed in its user directory), ${IN_FLIGHT} events in flight. ` +
+      'One event in four is a new person signing up (identify: userId and email, traits, email consent); the rest come from people seen before, two page views (a visit counted) to each change of plan. ' +
+      'event-in names no journey: it records the event and counts it on the profile; the segment (plan is pro and email consent granted) routes to track, which records a milestone. ' +
+      'Latency runs from the msg handed to event-in until its last copy has finished in the last node it reached (counted by the message hooks that complete journey instances). ' +
+      'The ceiling, in the same run on the same kind of store: each event\'s change to its person\'s profile document as one upsert, with as many in flight — the bare `mongodb` driver on MongoDB, the store\'s own `updateOne` on the embedded store. ' +
+      `Both arms are warmed up first.`,
+    '',
+    '| store | arm | events | qualified | failed | s | events/s | ratio to raw | latency p50 ms | p99 ms | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
+    const n = kind.name === 'mongodb' && onTestServer ? Math.round(count * TEST_SERVER_EVENT_SHARE) : count;
+    console.log(`ingest on ${kind.name}, ${fmt(n)} events…`);
+    const raw = await kind.rawUpserts();
+    try {
+      const arms = await benchIngest({ events: n, store: await kind.configNode(INGEST_STORE), raw: raw.upsert });
+      const ceiling = arms[0]!;
+      for (const a of arms) {
+        lines.push(
+          `| ${kind.name} | ${a.arm} | ${fmt(a.events)} | ${a.qualified === undefined ? '' : fmt(a.qualified)} | ${a.failed === undefined ? '' : fmt(a.failed)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / ceiling.perSecond, 2)} | ${fmt(a.p50, 1)} | ${fmt(a.p99, 1)} | ${fmt(a.peakRssMiB)} |`,
+        );
+        console.log(`  ${a.arm}: ${fmt(a.events)} at ${fmt(a.perSecond)}/s, p50 ${fmt(a.p50, 1)} ms, p99 ${fmt(a.p99, 1)} ms`);
+      }
+    } finally {
+      await raw.close();
+    }
+  }
+  lines.push('', 'Goal (issue 9): on MongoDB, at least half the raw-driver rate and at least 5,000 events/s, the peak per organisation Adobe Journey Optimizer documents for unitary events.');
+  if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
+    lines.push(
+      '',
+      `On ${mongoServer} the MongoDB rows run ${fmt(Math.round(count * TEST_SERVER_EVENT_SHARE))} events, not ${fmt(count)}: that server runs one command at a time, with no query planner, so both arms are bound by it and its figures say little of a real MongoDB's. ` +
+        'Set MONGODB_URI to a real MongoDB to measure the goal.',
     );
   }
   return lines;
