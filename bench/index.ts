@@ -140,7 +140,7 @@ async function keptSections(path: string, replaced: string): Promise<string[]> {
   const run = /^Machine: .*$/m.exec(previous)?.[0] ?? '';
   return previous
     .split(/\n(?=## )/)
-    .filter((s) => s.startsWith('## ') && !s.startsWith('## What the figures led to') && !s.toLowerCase().startsWith(`## ${replaced}`))
+    .filter((s) => s.startsWith('## ') && !s.startsWith('## What the figures led to') && !s.toLowerCase().startsWith(`## ${replaced.replace(/-/g, ' ')}`))
     .map((s) => {
       const body = s.trim();
       return body.includes('\n_From an earlier run: ') || !run ? `\n${body}` : `\n${body}\n\n_From an earlier run: ${run}_`;
@@ -321,7 +321,7 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
 const TEST_SERVER_EVENT_SHARE = 0.2;
 
 async function ingestSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
-  const count = Number(option('--events') ?? (quick ? 4_000 : 30_000));
+  const count = Number(option('--events') ?? (quick ? 3_000 : 30_000));
   const onTestServer = mongoServer.startsWith('mongo-java-server');
   const lines = [
     '## Ingest',
@@ -370,10 +370,10 @@ const TEST_SERVER_WINDOW_SHARE = 0.3;
 async function firstSendSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
   const rate = Number(option('--rate') ?? 1_000);
   const seconds = Number(option('--seconds') ?? (quick ? 2 : 30));
-  const drainSeconds = quick ? 5 : 20;
+  const drainSeconds = quick ? 3 : 20;
   const onTestServer = mongoServer.startsWith('mongo-java-server');
   const lines = [
-    '## Event to first send',
+    '## First send: from event to email taken by the SMTP server',
     '',
     `A journey with no wait, \`event-in → profile-merge → send-email\`, in the same embedded Node-RED runtime, its email-account pointed at a local SMTP server (smtp-server, in the same process, parsing each mail). ` +
       `Each event is a new person signing up with email consent. Events are handed to event-in on a schedule at ${fmt(rate)}/s whether or not the earlier ones are done (open loop). ` +
