@@ -9,10 +9,13 @@ import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient } from 'mongodb';
-import { COLLECTIONS, EmbeddedStore, MongoStore, type Filter, type Store } from '../lib/index.js';
+import { COLLECTIONS, EmbeddedStore, MongoStore, type Filter, type Profile, type Store } from '../lib/index.js';
 import { benchAudience } from './audience.js';
+import { benchFirstSend, STORE as FIRST_SEND_STORE } from './first-send.js';
+import { benchIngest, IN_FLIGHT, STORE as INGEST_STORE, type RawUpsert } from './ingest.js';
 import { startTestMongo } from '../test/support/mongo-server.js';
 import { fmt, machine } from './measure.js';
+import { stopBenchNodeRed, type Credentials, type FlowNode } from './node-red.js';
 import { benchReports } from './reports.js';
 import { benchSends, type SendArm } from './sends.js';
 import { benchState } from './state.js';
@@ -42,6 +45,10 @@ interface StoreKind {
   open(): Promise<Store>;
   /** Reads every profile matching `filter` from the store opened last, by the plainest cursor there is; returns how many. */
   rawRead(filter: Filter): Promise<number>;
+  /** A journey-store config node (id `id`) on a fresh store of this kind, with its credentials. */
+  configNode(id: string): Promise<{ node: FlowNode; credentials: Credentials }>;
+  /** Upserts profile documents into a fresh place of this kind by the plainest writer there is (the bare driver on MongoDB). */
+  rawUpserts(): Promise<{ upsert: RawUpsert; close(): Promise<void> }>;
 }
 
 async function main(): Promise<void> {
@@ -49,13 +56,17 @@ async function main(): Promise<void> {
   const directories: string[] = [];
   let embedded: Store | null = null;
   let database = '';
+  const freshDirectory = async () => {
+    const directory = await mkdtemp(join(tmpdir(), 'journeys-bench-'));
+    directories.push(directory);
+    return directory;
+  };
+  const freshDatabase = () => `bench_${randomUUID().slice(0, 8)}`;
   const kinds: StoreKind[] = [
     {
       name: 'embedded',
       async open() {
-        const directory = await mkdtemp(join(tmpdir(), 'journeys-bench-'));
-        directories.push(directory);
-        embedded = await EmbeddedStore.open({ directory });
+        embedded = await EmbeddedStore.open({ directory: await freshDirectory() });
         return embedded;
       },
       async rawRead(filter) {
@@ -63,11 +74,22 @@ async function main(): Promise<void> {
         for await (const _ of embedded!.collection(COLLECTIONS.profiles).find(filter)) n += 1;
         return n;
       },
+      async configNode(id) {
+        return { node: { id, type: 'journey-store', backend: 'embedded', directory: await freshDirectory() }, credentials: {} };
+      },
+      async rawUpserts() {
+        const store = await EmbeddedStore.open({ directory: await freshDirectory() });
+        const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+        return {
+          upsert: async (_id, update) => void (await profiles.updateOne({ _id }, update, { upsert: true })),
+          close: () => store.close(),
+        };
+      },
     },
     {
       name: 'mongodb',
       open: () => {
-        database = `bench_${randomUUID().slice(0, 8)}`;
+        database = freshDatabase();
         return MongoStore.open({ uri: mongo.uri, database });
       },
       async rawRead(filter) {
@@ -80,6 +102,17 @@ async function main(): Promise<void> {
           await client.close();
         }
       },
+      async configNode(id) {
+        return { node: { id, type: 'journey-store', backend: 'mongodb', database: freshDatabase() }, credentials: { [id]: { uri: mongo.uri } } };
+      },
+      async rawUpserts() {
+        const client = await MongoClient.connect(mongo.uri);
+        const profiles = client.db(freshDatabase()).collection<{ _id: string }>(COLLECTIONS.profiles);
+        return {
+          upsert: async (_id, update) => void (await profiles.updateOne({ _id }, update, { upsert: true })),
+          close: () => client.close(),
+        };
+      },
     },
   ];
   const report: string[] = [
@@ -90,14 +123,17 @@ async function main(): Promise<void> {
     'Produced by `npm run bench`' + (quick ? ' -- --quick' : '') + '. Ratios compare with a baseline measured in the same run on the same store.',
   ];
   try {
+    if (!only || only === 'ingest') report.push('', ...(await ingestSection(kinds, mongo.server)));
     if (!only || only === 'timers') report.push('', ...(await timersSection(kinds, mongo.server)));
-    if (!only || only === 'audience') report.push('', ...(await audienceSection(kinds, mongo.server)));
     if (!only || only === 'sends') report.push('', ...(await sendsSection(kinds)));
+    if (!only || only === 'audience') report.push('', ...(await audienceSection(kinds, mongo.server)));
+    if (!only || only === 'first-send') report.push('', ...(await firstSendSection(kinds, mongo.server)));
     if (!only || only === 'reports') report.push('', ...(await reportsSection(kinds, mongo.server)));
     if (!only || only === 'state') report.push('', ...(await stateSection(kinds, mongo.uri, mongo.server)));
     // Only a whole run has every figure; a run of one section keeps the last whole run's table.
     if (!only && !quick) report.push('', ...growthSection());
   } finally {
+    await stopBenchNodeRed();
     await mongo.stop();
     await Promise.all(directories.map((d) => rm(d, { recursive: true, force: true })));
   }
@@ -121,7 +157,7 @@ async function keptSections(path: string, replaced: string): Promise<string[]> {
   const run = /^Machine: .*$/m.exec(previous)?.[0] ?? '';
   return previous
     .split(/\n(?=## )/)
-    .filter((s) => s.startsWith('## ') && !s.startsWith('## What the figures led to') && !s.toLowerCase().startsWith(`## ${replaced}`))
+    .filter((s) => s.startsWith('## ') && !s.startsWith('## What the figures led to') && !s.toLowerCase().startsWith(`## ${replaced.replace(/-/g, ' ')}`))
     .map((s) => {
       const body = s.trim();
       return body.includes('\n_From an earlier run: ') || !run ? `\n${body}` : `\n${body}\n\n_From an earlier run: ${run}_`;
@@ -209,7 +245,7 @@ async function stateSection(kinds: StoreKind[], mongoUri: string, mongoServer: s
   const largest = Number(option('--state-profiles') ?? (quick ? 10_000 : 1_000_000));
   const sizes = (quick ? [0, largest / 10, largest] : [0, largest / 100, largest / 10, largest]).map((profiles) => ({ profiles, waiting: profiles / 10 }));
   const lines = [
-    '## Scale of state',
+    '## State: memory of one Node-RED process over a growing store',
     '',
     'Resident memory of one real Node-RED process (started as `npm start` starts it, a journey with a 30-day wait deployed) over a store that already holds the profiles, ' +
       'a tenth of them waiting in the journey with their timers. The baseline is the same process and flow over an empty store, in the same run. ' +
@@ -358,6 +394,93 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
       '',
       `On ${mongoServer} the MongoDB rows use ${fmt(Math.min(count, TEST_SERVER_PROFILES))} profiles: without a query planner it reads every document for each page of the run and for each write by _id with a condition, so the run's cost there grows with the square of the store. ` +
         'Set MONGODB_URI to a real MongoDB for the full count.',
+    );
+  }
+  return lines;
+}
+
+/** The test server takes one command at a time, and an event is a dozen of them: it gets a fifth of the events. */
+const TEST_SERVER_EVENT_SHARE = 0.2;
+
+async function ingestSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
+  const count = Number(option('--events') ?? (quick ? 3_000 : 30_000));
+  const onTestServer = mongoServer.startsWith('mongo-java-server');
+  const lines = [
+    '## Ingest',
+    '',
+    `Events through \`event-in → profile-merge → segment → track\` in one real Node-RED runtime (the node-red package embedded in the bench process, this package installed in its user directory), ${IN_FLIGHT} events in flight. ` +
+      'One event in four is a new person signing up (identify: userId and email, traits, email consent); the rest come from people seen before, two page views (a visit counted) to each change of plan. ' +
+      'event-in names no journey: it records the event and counts it on the profile; the segment (plan is pro and email consent granted) routes to track, which records a milestone. ' +
+      'Latency runs from the msg handed to event-in until its last copy has finished in the last node it reached (counted by the message hooks that complete journey instances). ' +
+      'The ceiling, in the same run on the same kind of store: each event\'s change to its person\'s profile document as one upsert, with as many in flight — the bare `mongodb` driver on MongoDB, the store\'s own `updateOne` on the embedded store. ' +
+      `Both arms are warmed up first.`,
+    '',
+    '| store | arm | events | qualified | failed | s | events/s | ratio to raw | latency p50 ms | p99 ms | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
+    const n = kind.name === 'mongodb' && onTestServer ? Math.round(count * TEST_SERVER_EVENT_SHARE) : count;
+    console.log(`ingest on ${kind.name}, ${fmt(n)} events…`);
+    const raw = await kind.rawUpserts();
+    try {
+      const arms = await benchIngest({ events: n, store: await kind.configNode(INGEST_STORE), raw: raw.upsert });
+      const ceiling = arms[0]!;
+      for (const a of arms) {
+        lines.push(
+          `| ${kind.name} | ${a.arm} | ${fmt(a.events)} | ${a.qualified === undefined ? '' : fmt(a.qualified)} | ${a.failed === undefined ? '' : fmt(a.failed)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / ceiling.perSecond, 2)} | ${fmt(a.p50, 1)} | ${fmt(a.p99, 1)} | ${fmt(a.peakRssMiB)} |`,
+        );
+        console.log(`  ${a.arm}: ${fmt(a.events)} at ${fmt(a.perSecond)}/s, p50 ${fmt(a.p50, 1)} ms, p99 ${fmt(a.p99, 1)} ms`);
+      }
+    } finally {
+      await raw.close();
+    }
+  }
+  lines.push('', 'Goal (issue 9): on MongoDB, at least half the raw-driver rate and at least 5,000 events/s, the peak per organisation Adobe Journey Optimizer documents for unitary events.');
+  if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
+    lines.push(
+      '',
+      `On ${mongoServer} the MongoDB rows run ${fmt(Math.round(count * TEST_SERVER_EVENT_SHARE))} events, not ${fmt(count)}: that server runs one command at a time, with no query planner, so both arms are bound by it and its figures say little of a real MongoDB's. ` +
+        'Set MONGODB_URI to a real MongoDB to measure the goal.',
+    );
+  }
+  return lines;
+}
+
+/** The test server cannot keep up with the offered rate: a shorter window keeps its backlog (and its drain) within reach. */
+const TEST_SERVER_WINDOW_SHARE = 0.3;
+
+async function firstSendSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
+  const rate = Number(option('--rate') ?? 1_000);
+  const seconds = Number(option('--seconds') ?? (quick ? 2 : 30));
+  const drainSeconds = quick ? 3 : 20;
+  const onTestServer = mongoServer.startsWith('mongo-java-server');
+  const lines = [
+    '## First send: from event to email taken by the SMTP server',
+    '',
+    `A journey with no wait, \`event-in → profile-merge → send-email\`, in the same embedded Node-RED runtime, its email-account pointed at a local SMTP server (smtp-server, in the same process, parsing each mail). ` +
+      `Each event is a new person signing up with email consent. Events are handed to event-in on a schedule at ${fmt(rate)}/s whether or not the earlier ones are done (open loop). ` +
+      'Latency runs from the time an event was due to be handed in to the time the SMTP server took its email. ' +
+      `*backlog*: events still without an email when the last one was handed in; the flow then has ${drainSeconds} s to send what it owes, and *drain s* is how long the last email took after the load stopped. ` +
+      'The percentiles are over the emails that arrived; any still owed when the drain time ran out show in *sent* and are later than *max*.',
+    '',
+    '| store | offered /s | s | achieved /s | sent in window | backlog | sent | drain s | failed | latency p50 ms | p99 ms | max ms | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
+    const window = kind.name === 'mongodb' && onTestServer ? seconds * TEST_SERVER_WINDOW_SHARE : seconds;
+    console.log(`first send on ${kind.name}, ${fmt(rate)}/s for ${fmt(window, 1)} s…`);
+    const r = await benchFirstSend({ rate, seconds: window, drainSeconds, store: await kind.configNode(FIRST_SEND_STORE) });
+    lines.push(
+      `| ${kind.name} | ${fmt(r.offered)} | ${fmt(window, 1)} | ${fmt(r.achievedRate)} | ${fmt(r.sentInWindow)} | ${fmt(r.backlog)} | ${fmt(r.sent)} / ${fmt(Math.round(rate * window))} | ${fmt(r.drainSeconds, 1)} | ${fmt(r.failed)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${fmt(r.peakRssMiB)} |`,
+    );
+    console.log(`  sent ${fmt(r.sent)}, backlog ${fmt(r.backlog)}, drain ${fmt(r.drainSeconds, 1)} s, p50 ${fmt(r.p50)} ms, p99 ${fmt(r.p99)} ms, max ${fmt(r.max)} ms`);
+  }
+  lines.push('', 'Goal (issue 9): p99 under 1 s at 1,000 events/s. Adobe Journey Optimizer documents up to 5 minutes from event to first send.');
+  if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
+    lines.push(
+      '',
+      `On ${mongoServer} the MongoDB row offers the same rate for ${fmt(TEST_SERVER_WINDOW_SHARE * 100)}% of the time: that server runs one command at a time and falls behind the offered rate, so its backlog, not the flow, sets the latency. ` +
+        'Set MONGODB_URI to a real MongoDB to measure the goal.',
     );
   }
   return lines;

@@ -29,9 +29,10 @@ export interface SendArm {
 }
 
 const IN_FLIGHT = 20;
-const SUBJECT = 'Welcome, {{ profile.traits.firstName }}';
-const HTML = '<p>Hello {{ profile.traits.firstName }}, your plan is {{ profile.traits.plan }}.</p><p><a href="https://shop.example.com/start">Start</a></p><p><a href="{{ unsubscribeUrl }}">Unsubscribe</a></p>';
-const TEXT = 'Hello {{ profile.traits.firstName }}';
+/** The welcome email both send benchmarks render. */
+export const SUBJECT = 'Welcome, {{ profile.traits.firstName }}';
+export const HTML = '<p>Hello {{ profile.traits.firstName }}, your plan is {{ profile.traits.plan }}.</p><p><a href="https://shop.example.com/start">Start</a></p><p><a href="{{ unsubscribeUrl }}">Unsubscribe</a></p>';
+export const TEXT = 'Hello {{ profile.traits.firstName }}';
 
 /** Runs `task(i)` for i < count with IN_FLIGHT at a time; returns each one's latency in ms. */
 async function pool(count: number, task: (i: number) => Promise<void>): Promise<number[]> {

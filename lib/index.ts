@@ -9,7 +9,7 @@ export { ingestEvent, type IngestResult, type EventDoc } from './events/ingest.j
 export { checkIdentities, identityKey, type Identities } from './profiles/identities.js';
 export type { Profile, IdentityDoc, ConsentEntry, ConsentStatus, EventAggregate } from './profiles/profile.js';
 export { RECENT_EVENT_TIMES } from './profiles/profile.js';
-export { resolveProfile, findProfile, followMerges } from './profiles/resolve.js';
+export { resolveProfile, findProfile, findLiveProfile, followMerges } from './profiles/resolve.js';
 export { countEvent } from './profiles/aggregates.js';
 export {
   applyProfileChanges,

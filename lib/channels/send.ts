@@ -5,10 +5,9 @@
  * a ChannelSpec.
  */
 import { setConsent } from '../profiles/consent.js';
-import { followMerges } from '../profiles/resolve.js';
+import { findLiveProfile } from '../profiles/resolve.js';
 import type { Profile } from '../profiles/profile.js';
 import type { Store } from '../store/port.js';
-import { COLLECTIONS } from '../store/schema.js';
 import type { Delivery, ChannelName, NotSentReason } from './delivery.js';
 import { deliveryKey } from './delivery.js';
 import { reserveSlot, type FrequencyCap } from './frequency-cap.js';
@@ -73,7 +72,7 @@ export async function send<F extends string>(store: Store, request: SendRequest<
   const earlier = await outbox.get(id);
   if (earlier) return { kind: 'duplicate', delivery: earlier };
 
-  const profile = await store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: await followMerges(store, request.profileId) });
+  const profile = await findLiveProfile(store, request.profileId);
   if (!profile) return { kind: 'no-profile', detail: `no profile ${JSON.stringify(request.profileId)}` };
 
   const base: Delivery = {

@@ -26,7 +26,8 @@ export async function resolveProfile(store: Store, identities: Identities, at: D
   const claims = store.collection<IdentityDoc>(COLLECTIONS.identities);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const owners = await ownersOf(store, identities, types);
-    let primary = owners.find((o) => o.profileId !== undefined)?.profileId;
+    const first = owners.find((o) => o.profileId !== undefined);
+    let primary = first?.profileId;
     let created = false;
     if (!primary) {
       const strongest = types[0]!;
@@ -58,6 +59,12 @@ export async function resolveProfile(store: Store, identities: Identities, at: D
     }
     const addToSet: Record<string, unknown> = {};
     for (const [type, value] of Object.entries(mine)) addToSet[`identities.${type}`] = value;
+    // A returning person's profile, read while following the claims, usually holds every identity already: nothing to write.
+    const known = first?.profile;
+    if (known && Object.entries(mine).every(([type, value]) => known.identities[type]?.includes(value))) {
+      others.delete(primary);
+      return { profile: known, created, others: [...others] };
+    }
     const profile = await store.collection<Profile>(COLLECTIONS.profiles).findOneAndUpdate(
       { _id: primary },
       {
@@ -92,21 +99,28 @@ function claimDoc(type: string, value: string, profileId: string, at: Date): Ide
   return { _id: identityKey(type, value), type, value, profileId, at };
 }
 
-/** The owner of each identity, strongest identity first; merged profiles are followed. */
+/** The owner of each identity, strongest identity first, with its document when it has one; merged profiles are followed. */
 async function ownersOf(
   store: Store,
   identities: Identities,
   types: string[],
-): Promise<Array<{ type: string; profileId: string | undefined }>> {
+): Promise<Array<{ type: string; profileId: string | undefined; profile?: Profile | null }>> {
   const keys = types.map((t) => identityKey(t, identities[t]!));
   const found = new Map<string, string>();
   for await (const doc of store.collection<IdentityDoc>(COLLECTIONS.identities).find({ _id: { $in: keys } })) {
     found.set(doc._id, doc.profileId);
   }
-  const out: Array<{ type: string; profileId: string | undefined }> = [];
+  const live = new Map<string, Promise<{ id: string; profile: Profile | null }>>();
+  const out: Array<{ type: string; profileId: string | undefined; profile?: Profile | null }> = [];
   for (let i = 0; i < types.length; i++) {
     const owner = found.get(keys[i]!);
-    out.push({ type: types[i]!, profileId: owner === undefined ? undefined : await followMerges(store, owner) });
+    if (owner === undefined) {
+      out.push({ type: types[i]!, profileId: undefined });
+      continue;
+    }
+    if (!live.has(owner)) live.set(owner, followToLive(store, owner));
+    const { id, profile } = await live.get(owner)!;
+    out.push({ type: types[i]!, profileId: id, profile });
   }
   return out;
 }
@@ -123,9 +137,25 @@ export async function followMerges(store: Store, profileId: string): Promise<str
   throw new Error(`profile ${profileId} has a merge chain longer than ${MAX_MERGE_HOPS}`);
 }
 
+/** As followMerges, reading whole documents: the live id, and its profile (null when a claim's profile was never written). */
+async function followToLive(store: Store, profileId: string): Promise<{ id: string; profile: Profile | null }> {
+  const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+  let current = profileId;
+  for (let hop = 0; hop < MAX_MERGE_HOPS; hop++) {
+    const doc = await profiles.findOne({ _id: current });
+    if (!doc?.mergedInto) return { id: current, profile: doc };
+    current = doc.mergedInto;
+  }
+  throw new Error(`profile ${profileId} has a merge chain longer than ${MAX_MERGE_HOPS}`);
+}
+
+/** The live profile `profileId` leads to (itself, or the one it was merged into); null when there is none. */
+export async function findLiveProfile(store: Store, profileId: string): Promise<Profile | null> {
+  return (await followToLive(store, profileId)).profile;
+}
+
 export async function findProfile(store: Store, identities: Identities): Promise<Profile | null> {
   const types = rankedTypes(identities);
   const owners = await ownersOf(store, identities, types);
-  const id = owners.find((o) => o.profileId !== undefined)?.profileId;
-  return id ? store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: id }) : null;
+  return owners.find((o) => o.profileId !== undefined)?.profile ?? null;
 }

@@ -116,8 +116,14 @@ export interface Unified {
 /**
  * Resolves the profile for a set of identities and merges every other profile that owns
  * one of them into it, so that afterwards all the identities lead to one profile.
+ * `resolved`: a profile already resolved from these identities (event-in's). When it holds
+ * every one of them it owns them all — identities only ever move on to the profile a merge
+ * keeps — so there is nothing to look up or stitch.
  */
-export async function unifyProfiles(store: Store, identities: Identities, now: Date): Promise<Unified> {
+export async function unifyProfiles(store: Store, identities: Identities, now: Date, resolved?: Profile): Promise<Unified> {
+  if (resolved && Object.entries(identities).every(([type, value]) => Array.isArray(resolved.identities?.[type]) && resolved.identities[type].includes(value))) {
+    return { profile: resolved, created: false, merged: [] };
+  }
   const profiles = store.collection<Profile>(COLLECTIONS.profiles);
   const resolution = await resolveProfile(store, identities, now);
   let profile = resolution.profile;

@@ -1,7 +1,8 @@
 /**
- * Merging traits into a profile, field by field. Strategies need the current value
- * (keep-first, append, sum), so the merge is a read-modify-write guarded by the profile's
- * version: a concurrent writer makes the guard miss and the merge is recomputed.
+ * Merging traits into a profile, field by field. Keep-first and append need the current
+ * value, so such a merge is a read-modify-write guarded by the profile's version: a
+ * concurrent writer makes the guard miss and the merge is recomputed. Overwrites and sums
+ * (added by the store) need no read, so a merge of only those is one write.
  */
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
@@ -90,29 +91,41 @@ export async function applyProfileChanges(
   now: Date,
 ): Promise<Profile> {
   const profiles = store.collection<Profile>(COLLECTIONS.profiles);
-  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
-    const current = await profiles.findOne({ _id: profileId });
-    if (!current) throw new Error(`profile ${profileId} does not exist`);
-    if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now);
-    const set: Record<string, unknown> = { updatedAt: now };
-    const inc: Record<string, number> = { version: 1 };
-    if (changes.traits) {
-      const traits = mergeTraits(current.traits, changes.traits, policy);
-      for (const field of Object.keys(changes.traits)) {
-        // A sum is added by the store itself: concurrent sums can then never lose one another.
-        if ((policy.fields[field] ?? policy.default) === 'sum') inc[`traits.${field}`] = changes.traits[field] as number;
-        else set[`traits.${field}`] = traits[field];
-      }
-    }
-    for (const [channel, status] of Object.entries(changes.consent ?? {})) {
-      set[`consent.${channel}`] = { status, at: now } satisfies ConsentEntry;
-    }
+  const fields = Object.keys(changes.traits ?? {});
+  const strategies = fields.map((field) => policy.fields[field] ?? policy.default);
+  if (strategies.every((s, i) => s === 'overwrite' || (s === 'sum' && typeof changes.traits![fields[i]!] === 'number'))) {
+    // Nothing here depends on the current values: one write, which no concurrent writer can make miss.
+    // Guarded so that a profile merged away, or a summed trait that is not a number, takes the read below.
+    const numeric = fields.filter((_, i) => strategies[i] === 'sum').map((field) => ({ $or: [{ [`traits.${field}`]: { $exists: false } }, { [`traits.${field}`]: { $type: 'number' } }] }));
     const updated = await profiles.findOneAndUpdate(
-      { _id: profileId, version: current.version },
-      { $set: set, $inc: inc },
+      { _id: profileId, mergedInto: { $exists: false }, ...(numeric.length > 0 ? { $and: numeric } : {}) },
+      modifier(changes, changes.traits ?? {}, policy, now),
       { returnDocument: 'after' },
     );
     if (updated) return updated;
   }
+  for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+    const current = await profiles.findOne({ _id: profileId });
+    if (!current) throw new Error(`profile ${profileId} does not exist`);
+    if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now);
+    const merged = changes.traits ? mergeTraits(current.traits, changes.traits, policy) : {};
+    const updated = await profiles.findOneAndUpdate({ _id: profileId, version: current.version }, modifier(changes, merged, policy, now), { returnDocument: 'after' });
+    if (updated) return updated;
+  }
   throw new Error(`profile ${profileId} changed too often to merge traits (${MAX_ATTEMPTS} attempts)`);
+}
+
+/** The update that writes `changes`, with each changed trait's merged value from `merged`. */
+function modifier(changes: ProfileChanges, merged: JsonObject, policy: MergePolicy, now: Date): { $set: Record<string, unknown>; $inc: Record<string, number> } {
+  const set: Record<string, unknown> = { updatedAt: now };
+  const inc: Record<string, number> = { version: 1 };
+  for (const field of Object.keys(changes.traits ?? {})) {
+    // A sum is added by the store itself: concurrent sums can then never lose one another.
+    if ((policy.fields[field] ?? policy.default) === 'sum') inc[`traits.${field}`] = changes.traits![field] as number;
+    else set[`traits.${field}`] = merged[field];
+  }
+  for (const [channel, status] of Object.entries(changes.consent ?? {})) {
+    set[`consent.${channel}`] = { status, at: now } satisfies ConsentEntry;
+  }
+  return { $set: set, $inc: inc };
 }

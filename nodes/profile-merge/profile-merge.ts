@@ -15,6 +15,7 @@ import {
   type JsonObject,
   type MergePolicy,
   type MergeStrategy,
+  type Profile,
 } from '../../lib/index.js';
 import { codedError } from '../shared/input.js';
 import { redUtil, registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessageInFlow } from '../shared/red.js';
@@ -50,7 +51,7 @@ export = function (RED: NodeAPI): void {
       let profileId = typeof msg.profileId === 'string' ? msg.profileId : undefined;
       let merged: Array<{ loser: string; winner: string }> = [];
       if (identities) {
-        const unified = await unifyProfiles(store, identities, now);
+        const unified = await unifyProfiles(store, identities, now, resolvedByEventIn(msg));
         profileId = unified.profile._id;
         merged = unified.merged;
       }
@@ -65,6 +66,15 @@ export = function (RED: NodeAPI): void {
       if (merged.length > 0) msg.merged = merged;
       send(msg);
     });
+
+    /** The profile event-in resolved from msg.event's identities, while msg still carries the two together. */
+    function resolvedByEventIn(msg: NodeMessageInFlow): Profile | undefined {
+      const profile = msg.profile as Partial<Profile> | undefined;
+      const fromEvent = (msg.event as { identities?: unknown } | undefined)?.identities !== undefined;
+      return fromEvent && typeof profile?._id === 'string' && profile._id === msg.profileId && typeof profile.identities === 'object' && profile.identities !== null
+        ? (profile as Profile)
+        : undefined;
+    }
 
     function identitiesOf(msg: NodeMessageInFlow): Identities | undefined {
       const event = msg.event as { identities?: unknown } | undefined;

@@ -12,7 +12,7 @@ import {
   compileSegment,
   COLLECTIONS,
   describeSegment,
-  followMerges,
+  findLiveProfile,
   ownerName,
   profileMatches,
   recordStep,
@@ -93,9 +93,8 @@ export = function (RED: NodeAPI): void {
       const asked = profileIdOf(msg);
       if (!asked) throw codedError(RED._('segment.errors.no-profile'), 'NO_PROFILE');
       const store = await user.store();
-      const profileId = await followMerges(store, asked);
-      const profile = await store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: profileId });
-      if (!profile) throw codedError(RED._('segment.errors.unknown-profile', { id: profileId }), 'UNKNOWN_PROFILE');
+      const profile = await findLiveProfile(store, asked);
+      if (!profile) throw codedError(RED._('segment.errors.unknown-profile', { id: asked }), 'UNKNOWN_PROFILE');
       const now = new Date();
       const { instanceId } = journeyOf(msg);
       if (instanceId !== null && !(await recordStep(store, instanceId, node.id, now))) {

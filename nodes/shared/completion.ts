@@ -21,12 +21,15 @@ interface Completed {
   node: { id: string; node: Node };
 }
 
+/** What a msg copy is counted under in an InFlight (its followed id) and its msg id; null for a copy not counted. */
+export type CopyKey = (msg: NodeMessage) => { followed: string; msgId: string } | null;
+
 /** The followed instance a msg copy carries, with its msg id; null for a msg outside any journey. */
-function carried(msg: NodeMessage): { instanceId: string; msgId: string } | null {
+const carried: CopyKey = (msg) => {
   const journey = (msg as { journey?: { instanceId?: unknown } }).journey;
   const msgId: unknown = msg._msgid;
-  return typeof journey?.instanceId === 'string' && typeof msgId === 'string' ? { instanceId: journey.instanceId, msgId } : null;
-}
+  return typeof journey?.instanceId === 'string' && typeof msgId === 'string' ? { followed: journey.instanceId, msgId } : null;
+};
 
 const nodeId = (destination: Routed['destination']): string => destination.node?.id ?? destination.id;
 
@@ -37,28 +40,36 @@ const nodeId = (destination: Routed['destination']): string => destination.node?
  */
 const reportsDone = (node: Node | undefined): boolean => ((node as { _expectedDoneCount?: number } | undefined)?._expectedDoneCount ?? 1) > 0;
 
-/** Adds the hooks, once per runtime: labelled, so a reloaded package replaces rather than doubles them. */
+/**
+ * Feeds `counter` from a runtime's message hooks with every copy `key` names. Labelled, so
+ * adding them again under the same label (a reloaded package) replaces rather than doubles them.
+ */
+export function countCopies<Owner>(hooks: NodeAPI['hooks'], label: string, counter: InFlight<Owner>, key: CopyKey): void {
+  hooks.remove(`*.${label}`);
+  hooks.add(`preDeliver.${label}`, (event: Routed) => {
+    const copy = key(event.msg);
+    if (copy) counter.routed(copy.followed, nodeId(event.destination), copy.msgId);
+  });
+  hooks.add(`onReceive.${label}`, (event: Routed) => {
+    const copy = key(event.msg);
+    if (copy) counter.received(copy.followed, nodeId(event.destination), copy.msgId);
+  });
+  hooks.add(`postReceive.${label}`, (event: Routed) => {
+    const copy = key(event.msg);
+    if (copy && !reportsDone(event.destination.node)) counter.finished(copy.followed, nodeId(event.destination), copy.msgId);
+  });
+  hooks.add(`onComplete.${label}`, (event: Completed) => {
+    const copy = key(event.msg);
+    if (copy) counter.finished(copy.followed, event.node.id, copy.msgId);
+  });
+}
+
+/** Adds the hooks, once per runtime. */
 export function installCompletionHooks(RED: NodeAPI): void {
   const hooks = RED.hooks as NodeAPI['hooks'] | undefined;
   if (!hooks) {
     RED.log.warn('journeys: this runtime offers no message hooks, so journey instances will not complete at the end of the flow');
     return;
   }
-  hooks.remove(`*.${LABEL}`);
-  hooks.add(`preDeliver.${LABEL}`, (event: Routed) => {
-    const copy = carried(event.msg);
-    if (copy) inFlight.routed(copy.instanceId, nodeId(event.destination), copy.msgId);
-  });
-  hooks.add(`onReceive.${LABEL}`, (event: Routed) => {
-    const copy = carried(event.msg);
-    if (copy) inFlight.received(copy.instanceId, nodeId(event.destination), copy.msgId);
-  });
-  hooks.add(`postReceive.${LABEL}`, (event: Routed) => {
-    const copy = carried(event.msg);
-    if (copy && !reportsDone(event.destination.node)) inFlight.finished(copy.instanceId, nodeId(event.destination), copy.msgId);
-  });
-  hooks.add(`onComplete.${LABEL}`, (event: Completed) => {
-    const copy = carried(event.msg);
-    if (copy) inFlight.finished(copy.instanceId, event.node.id, copy.msgId);
-  });
+  countCopies(hooks, LABEL, inFlight, carried);
 }

@@ -4,7 +4,7 @@
  * field, line and cause. Behind Node-RED's admin auth.
  */
 import type { Request, Response } from 'express';
-import { CHANNELS, channelTemplates, COLLECTIONS, followMerges, TemplateError, type ChannelName, type Profile } from '../../lib/index.js';
+import { CHANNELS, channelTemplates, findLiveProfile, TemplateError, type ChannelName } from '../../lib/index.js';
 import type { NodeAPI } from './red.js';
 import { findStoreConfig } from './store-client.js';
 
@@ -38,7 +38,7 @@ async function preview(RED: NodeAPI, body: PreviewBody): Promise<{ status: numbe
     const config = findStoreConfig(RED, typeof body.store === 'string' ? body.store : undefined);
     if (!config) return { status: 404, body: { ok: false, error: 'deploy the journey store first to preview with a stored profile' } };
     const store = await config.getStore();
-    const found = await store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: await followMerges(store, body.profileId) });
+    const found = await findLiveProfile(store, body.profileId);
     if (!found) return { status: 404, body: { ok: false, error: `no profile ${JSON.stringify(body.profileId)}` } };
     profile = { id: found._id, traits: found.traits, identities: found.identities, consent: found.consent, createdAt: found.createdAt };
   }

@@ -7,6 +7,7 @@ import {
   ingestEvent,
   mergeTraits,
   RECENT_EVENT_TIMES,
+  TraitMergeError,
   unifyProfiles,
   type IdentityDoc,
   type MergePolicy,
@@ -80,6 +81,42 @@ describe('profiles', () => {
       );
       const stored = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: p._id });
       expect(stored?.traits.points).to.equal(6);
+    });
+
+    it('lands every one of many concurrent overwrites and sums on one profile (a burst of one person\'s events)', async () => {
+      const p = await accepted(ctx.store, { name: 'x', userId: 'u', messageId: '1' });
+      const policy: MergePolicy = { default: 'overwrite', fields: { visits: 'sum' } };
+      await Promise.all(
+        Array.from({ length: 40 }, (_, i) => applyProfileChanges(ctx.store, p._id, { traits: { visits: 1, page: `/p/${i}` }, consent: { email: 'granted' } }, policy, now)),
+      );
+      const stored = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: p._id });
+      expect(stored?.traits.visits).to.equal(40);
+      expect(stored?.version).to.equal(p.version + 40);
+    });
+
+    it('refuses to sum onto a trait the profile holds as a non-number, and changes nothing', async () => {
+      const p = await accepted(ctx.store, { name: 'x', userId: 'u', messageId: '1' });
+      await applyProfileChanges(ctx.store, p._id, { traits: { points: 'many' } }, overwrite, now);
+      const sum: MergePolicy = { default: 'sum', fields: {} };
+      let refused: unknown;
+      await applyProfileChanges(ctx.store, p._id, { traits: { points: 1 } }, sum, now).catch((err: unknown) => (refused = err));
+      expect(refused).to.be.instanceOf(TraitMergeError);
+      const stored = await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: p._id });
+      expect(stored?.traits.points).to.equal('many');
+      // A number is summed as before.
+      await applyProfileChanges(ctx.store, p._id, { traits: { points: 2 } }, overwrite, now);
+      expect((await applyProfileChanges(ctx.store, p._id, { traits: { points: 3 } }, sum, now)).traits.points).to.equal(5);
+    });
+
+    it('merges into the profile a merge kept when the one asked for was merged away', async () => {
+      const kept = await accepted(ctx.store, { name: 'signed_up', email: 'lin@example.com', messageId: 'k1' }, now);
+      const gone = await accepted(ctx.store, { name: 'page', anonymousId: 'anon-9', messageId: 'a1' }, now);
+      const { profile } = await unifyProfiles(ctx.store, { email: 'lin@example.com', anonymousId: 'anon-9' }, later);
+      expect(profile._id).to.equal(kept._id);
+      const after = await applyProfileChanges(ctx.store, gone._id, { traits: { plan: 'pro' } }, overwrite, later);
+      expect(after._id).to.equal(kept._id);
+      expect(after.traits.plan).to.equal('pro');
+      expect((await ctx.store.collection<Profile>(COLLECTIONS.profiles).findOne({ _id: gone._id }))?.traits.plan).to.equal(undefined);
     });
 
     it('stitches an anonymous profile into the known one when an event links them', async () => {

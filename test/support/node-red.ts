@@ -5,6 +5,7 @@
 import helper = require('node-red-node-test-helper');
 import { dirname } from 'node:path';
 import type { Node, NodeInitializer, NodeMessageInFlow } from 'node-red';
+import { nodeRedPackage } from './node-red-package.js';
 import journeyStore = require('../../nodes/journey-store/journey-store.js');
 import eventIn = require('../../nodes/event-in/event-in.js');
 import profileMerge = require('../../nodes/profile-merge/profile-merge.js');
@@ -13,7 +14,7 @@ import wait = require('../../nodes/wait/wait.js');
 import split = require('../../nodes/split/split.js');
 import segment = require('../../nodes/segment/segment.js');
 
-export const nodeRedPackage = process.env.JOURNEYS_NODE_RED ?? 'node-red';
+export { nodeRedPackage };
 const nodeRedRoot = dirname(require.resolve(`${nodeRedPackage}/package.json`));
 helper.init(require.resolve(nodeRedPackage));
 

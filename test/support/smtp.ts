@@ -2,8 +2,9 @@
  * A real SMTP server in the test process (the smtp-server package): it takes what
  * nodemailer sends over a TCP socket on 127.0.0.1 and keeps each message, parsed. It can
  * be told to refuse (4xx or 5xx) the next messages, or to stall, to test retries, timeouts
- * and failures.
+ * and failures. Emits `received` as it takes each one, for a caller timing deliveries.
  */
+import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
@@ -15,7 +16,7 @@ export interface Received {
   raw: string;
 }
 
-export class TestSmtpServer {
+export class TestSmtpServer extends EventEmitter<{ received: [Received] }> {
   readonly received: Received[] = [];
   /** SMTP reply codes to answer the next messages' DATA with, in order (e.g. 451, 550). */
   readonly refuseNext: number[] = [];
@@ -56,12 +57,14 @@ export class TestSmtpServer {
           if (stall) this.stallNext -= 1;
           void simpleParser(raw).then(
             (mail) => {
-              this.received.push({
+              const message: Received = {
                 from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
                 to: session.envelope.rcptTo.map((r) => r.address),
                 mail,
                 raw,
-              });
+              };
+              this.received.push(message);
+              this.emit('received', message);
               if (!stall) callback();
             },
             (err: Error) => callback(err),

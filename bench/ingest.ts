@@ -1,0 +1,169 @@
+/**
+ * Ingest: events through event-in -> profile-merge -> segment -> track in a real Node-RED
+ * runtime (bench/node-red.ts), a bounded number in flight, beside the ceiling: the same
+ * people's profile documents upserted raw, one write per event, with as many in flight.
+ */
+import type { Update } from '../lib/index.js';
+import { peakRss, percentile } from './measure.js';
+import { benchNodeRed, type Credentials, type FlowNode } from './node-red.js';
+
+export interface IngestArm {
+  arm: string;
+  events: number;
+  seconds: number;
+  perSecond: number;
+  p50: number;
+  p99: number;
+  peakRssMiB: number;
+  /** Through the flow: events that reached track (in the segment), and handlers that failed. */
+  qualified?: number;
+  failed?: number;
+}
+
+/** One profile document's upsert, by the plainest writer of a store (the bare driver on MongoDB). */
+export type RawUpsert = (profileId: string, update: Update) => Promise<void>;
+
+export interface IngestPlan {
+  events: number;
+  /** A journey-store config node on a fresh store, id STORE, and its credentials. */
+  store: { node: FlowNode; credentials: Credentials };
+  /** Upserts into a fresh place of the same kind of store. */
+  raw: RawUpsert;
+}
+
+export const STORE = 'bench-store';
+export const IN_FLIGHT = 64;
+const WARM_UP = 300;
+const z = 'bench-ingest';
+
+/** The segment: paying people who let us email them. */
+const QUALIFIED = {
+  match: 'all',
+  rules: [
+    { kind: 'trait', field: 'plan', op: 'eq', value: 'pro' },
+    { kind: 'consent', channel: 'email', granted: true },
+  ],
+};
+
+const flows = (store: FlowNode): FlowNode[] => [
+  { id: z, type: 'tab', label: 'bench: ingest' },
+  { ...store, id: STORE },
+  { id: 'ingest-in', type: 'event-in', z, store: STORE, property: 'payload', journey: '', wires: [['ingest-merge'], []] },
+  {
+    id: 'ingest-merge',
+    type: 'profile-merge',
+    z,
+    store: STORE,
+    traits: 'payload.traits',
+    consent: 'payload.consent',
+    strategy: 'overwrite',
+    fields: [
+      { field: 'visits', strategy: 'sum' },
+      { field: 'firstSource', strategy: 'keepFirst' },
+    ],
+    wires: [['ingest-segment']],
+  },
+  { id: 'ingest-segment', type: 'segment', z, store: STORE, mode: 'profile', rules: QUALIFIED, wires: [['ingest-track'], []] },
+  { id: 'ingest-track', type: 'track', z, store: STORE, milestone: 'qualified', wires: [[]] },
+];
+
+interface MixedEvent {
+  userId: string;
+  payload: Record<string, unknown>;
+  /** What the event changes on its person's profile document, as one upsert. */
+  raw: Update;
+}
+
+/**
+ * Event i of a run: one in four is a new person signing up (identify: userId and email,
+ * traits, consent); the rest come from people seen before, two page views (track: a
+ * property, a visit counted) for each change of plan (identify: a trait).
+ */
+export function mixedEvent(run: string, i: number, at: Date): MixedEvent {
+  const signedUp = Math.floor(i / 4) + 1;
+  const person = i % 4 === 0 ? signedUp - 1 : (i * 7919) % signedUp;
+  const userId = `${run}-u${person}`;
+  const messageId = `${run}-m${i}`;
+  if (i % 4 === 0) {
+    const traits = { firstName: `Person ${person}`, plan: person % 3 === 0 ? 'free' : 'pro', firstSource: 'ads', visits: 1 };
+    const email = person % 5 !== 0;
+    const identities = { userId, email: `${userId}@example.com` };
+    return {
+      userId,
+      payload: { name: 'signed_up', messageId, identities, traits, consent: { email } },
+      raw: {
+        $setOnInsert: { identities: { userId: [userId], email: [identities.email] }, createdAt: at, 'traits.firstSource': traits.firstSource },
+        $set: { 'traits.firstName': traits.firstName, 'traits.plan': traits.plan, 'consent.email': { status: email ? 'granted' : 'denied', at }, updatedAt: at },
+        $inc: { 'traits.visits': 1, 'aggregates.signed_up.count': 1 },
+      },
+    };
+  }
+  if (i % 3 === 0) {
+    const plan = i % 2 === 0 ? 'pro' : 'free';
+    return {
+      userId,
+      payload: { name: 'plan_changed', messageId, identities: { userId }, properties: { plan }, traits: { plan } },
+      raw: { $set: { 'traits.plan': plan, updatedAt: at }, $inc: { 'aggregates.plan_changed.count': 1 } },
+    };
+  }
+  return {
+    userId,
+    payload: { name: 'page_viewed', messageId, identities: { userId }, properties: { path: `/products/${i % 50}` }, traits: { visits: 1 } },
+    raw: { $set: { updatedAt: at }, $inc: { 'traits.visits': 1, 'aggregates.page_viewed.count': 1 } },
+  };
+}
+
+/** Runs `task(i)` for i < count with IN_FLIGHT at a time; returns each one's latency in ms and the seconds it all took. */
+async function closedLoop(count: number, task: (i: number) => Promise<void>): Promise<{ latencies: number[]; seconds: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const start = performance.now();
+      await task(i);
+      latencies.push(performance.now() - start);
+    }
+  };
+  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
+  return { latencies, seconds: (performance.now() - started) / 1000 };
+}
+
+function arm(name: string, events: number, run: { latencies: number[]; seconds: number }, rss: number): IngestArm {
+  const sorted = [...run.latencies].sort((a, b) => a - b);
+  return { arm: name, events, seconds: run.seconds, perSecond: events / run.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), peakRssMiB: rss };
+}
+
+export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
+  const at = new Date();
+  // Raw: the profile document each event would touch, written once.
+  await closedLoop(WARM_UP, async (i) => {
+    const event = mixedEvent('warm', i, at);
+    await plan.raw(event.userId, event.raw);
+  });
+  let rss = peakRss();
+  const raw = arm(
+    'raw profile upsert',
+    plan.events,
+    await closedLoop(plan.events, async (i) => {
+      const event = mixedEvent('run', i, at);
+      await plan.raw(event.userId, event.raw);
+    }),
+    rss.stop(),
+  );
+
+  // Journeys: the msg handed to event-in, done when its last copy has left the flow.
+  const red = await benchNodeRed();
+  await red.deploy(flows(plan.store.node), plan.store.credentials);
+  const through = (run: string) => (i: number) =>
+    new Promise<void>((settled) => {
+      const msgId = `${run}-${i}`;
+      red.inject('ingest-in', { _msgid: msgId, payload: mixedEvent(run, i, new Date()).payload }, settled);
+    });
+  await closedLoop(WARM_UP, through('warm'));
+  red.resetTally();
+  rss = peakRss();
+  const flow = arm('event-in → profile-merge → segment → track', plan.events, await closedLoop(plan.events, through('run')), rss.stop());
+  const tally = red.tally();
+  return [raw, { ...flow, qualified: tally.received('ingest-track'), failed: tally.failed }];
+}
