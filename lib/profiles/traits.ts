@@ -99,7 +99,7 @@ export async function applyProfileChanges(
     const numeric = fields.filter((_, i) => strategies[i] === 'sum').map((field) => ({ $or: [{ [`traits.${field}`]: { $exists: false } }, { [`traits.${field}`]: { $type: 'number' } }] }));
     const updated = await profiles.findOneAndUpdate(
       { _id: profileId, mergedInto: { $exists: false }, ...(numeric.length > 0 ? { $and: numeric } : {}) },
-      modifier(changes, changes.traits ?? {}, policy, now),
+      modifier(changes, changes.traits ?? {}, policy, now, true),
       { returnDocument: 'after' },
     );
     if (updated) return updated;
@@ -109,19 +109,29 @@ export async function applyProfileChanges(
     if (!current) throw new Error(`profile ${profileId} does not exist`);
     if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now);
     const merged = changes.traits ? mergeTraits(current.traits, changes.traits, policy) : {};
-    const updated = await profiles.findOneAndUpdate({ _id: profileId, version: current.version }, modifier(changes, merged, policy, now), { returnDocument: 'after' });
+    const updated = await profiles.findOneAndUpdate({ _id: profileId, version: current.version }, modifier(changes, merged, policy, now, false), { returnDocument: 'after' });
     if (updated) return updated;
   }
   throw new Error(`profile ${profileId} changed too often to merge traits (${MAX_ATTEMPTS} attempts)`);
 }
 
-/** The update that writes `changes`, with each changed trait's merged value from `merged`. */
-function modifier(changes: ProfileChanges, merged: JsonObject, policy: MergePolicy, now: Date): { $set: Record<string, unknown>; $inc: Record<string, number> } {
+/**
+ * The update that writes `changes`, with each changed trait's merged value from `merged`.
+ * `incrementSums`: sums are added by the store itself, so concurrent sums never lose one
+ * another; otherwise (a version-checked write of values merged from what was read, which
+ * also covers a summed trait stored as null, where MongoDB refuses $inc) they are set.
+ */
+function modifier(
+  changes: ProfileChanges,
+  merged: JsonObject,
+  policy: MergePolicy,
+  now: Date,
+  incrementSums: boolean,
+): { $set: Record<string, unknown>; $inc: Record<string, number> } {
   const set: Record<string, unknown> = { updatedAt: now };
   const inc: Record<string, number> = { version: 1 };
   for (const field of Object.keys(changes.traits ?? {})) {
-    // A sum is added by the store itself: concurrent sums can then never lose one another.
-    if ((policy.fields[field] ?? policy.default) === 'sum') inc[`traits.${field}`] = changes.traits![field] as number;
+    if (incrementSums && (policy.fields[field] ?? policy.default) === 'sum') inc[`traits.${field}`] = changes.traits![field] as number;
     else set[`traits.${field}`] = merged[field];
   }
   for (const [channel, status] of Object.entries(changes.consent ?? {})) {

@@ -108,6 +108,14 @@ describe('profiles', () => {
       expect((await applyProfileChanges(ctx.store, p._id, { traits: { points: 3 } }, sum, now)).traits.points).to.equal(5);
     });
 
+    it('sums onto a trait the profile holds as null, as onto a missing one', async () => {
+      const p = await accepted(ctx.store, { name: 'x', userId: 'u', messageId: '1' });
+      await applyProfileChanges(ctx.store, p._id, { traits: { points: null } }, overwrite, now);
+      const sum: MergePolicy = { default: 'sum', fields: {} };
+      expect((await applyProfileChanges(ctx.store, p._id, { traits: { points: 4 } }, sum, now)).traits.points).to.equal(4);
+      expect((await applyProfileChanges(ctx.store, p._id, { traits: { points: 1 } }, sum, now)).traits.points).to.equal(5);
+    });
+
     it('merges into the profile a merge kept when the one asked for was merged away', async () => {
       const kept = await accepted(ctx.store, { name: 'signed_up', email: 'lin@example.com', messageId: 'k1' }, now);
       const gone = await accepted(ctx.store, { name: 'page', anonymousId: 'anon-9', messageId: 'a1' }, now);
