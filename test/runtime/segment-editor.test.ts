@@ -1,9 +1,10 @@
 /**
- * The segment node's rule builder in a real editor: a real Node-RED process (started as
- * `npm start` starts it) and Debian's Chromium driven by playwright-core. Builds a nested
- * rule set through the dialog, checks what the node saves, and that reopening the dialog
- * rebuilds the same rows. Needs the package's segment runtime (nodes/segment/segment.ts)
- * for the editor endpoints journeys/segment/check and journeys/segment/count.
+ * The segment node's rule builder, and the journey-entry rows it shares with event-in, in a
+ * real editor: a real Node-RED process (started as `npm start` starts it) and Debian's
+ * Chromium driven by playwright-core. Builds a nested rule set through the dialog, checks
+ * what the node saves, and that reopening the dialog rebuilds the same rows. Needs the
+ * package's segment runtime (nodes/segment/segment.ts) for the editor endpoints
+ * journeys/segment/check and journeys/segment/count.
  */
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
@@ -126,18 +127,19 @@ describe(`the segment node's rule builder (real ${nodeRedPackage} process, Chrom
     }, nodes);
   }
 
-  async function openEditor(id: string): Promise<void> {
+  /** `marker`: an element only this node's dialog has. */
+  async function openEditor(id: string, marker = '#node-input-segment-rules'): Promise<void> {
     await page.evaluate((nodeId) => {
       const RED = (window as any).RED;
       RED.editor.edit(RED.nodes.node(nodeId));
     }, id);
-    await page.locator('#node-input-segment-rules').waitFor({ state: 'attached' });
+    await page.locator(marker).waitFor({ state: 'attached' });
     await page.locator('#node-dialog-ok').waitFor({ state: 'visible' });
   }
 
-  async function done(): Promise<void> {
+  async function done(marker = '#node-input-segment-rules'): Promise<void> {
     await page.locator('#node-dialog-ok').click();
-    await page.locator('#node-input-segment-rules').waitFor({ state: 'detached' });
+    await page.locator(marker).waitFor({ state: 'detached' });
   }
 
   const saved = (id: string) => page.evaluate((nodeId) => JSON.parse(JSON.stringify((window as any).RED.nodes.node(nodeId))), id);
@@ -299,6 +301,42 @@ describe(`the segment node's rule builder (real ${nodeRedPackage} process, Chrom
     expect(await page.locator('#node-input-segment-json').inputValue()).to.equal('not json');
     await done();
     expect((await saved('seg4')).rules).to.equal('not json');
+    expect(pageErrors).to.deep.equal([]);
+  });
+
+  it("gives event-in the same journey-entry rows: shown once a journey is named, the period only for once per period, names checked", async () => {
+    await importNodes([{ id: 'in1', type: 'event-in', x: 300, y: 520, name: '', store: 'store1', property: 'payload', journey: '', wires: [[], []] }]);
+    const marker = '#node-input-property';
+    await openEditor('in1', marker);
+    const reentry = page.locator('#node-input-reentry');
+    const period = page.locator('#node-input-reentryPeriod');
+    expect(await reentry.isVisible(), 're-entry before a journey is named').to.equal(false);
+    await page.locator('#node-input-journey').fill('onboarding');
+    await reentry.waitFor({ state: 'visible' });
+    expect(await reentry.inputValue(), 'the default re-entry').to.equal('oneActive');
+    expect(await page.locator('label[for="node-input-reentry"]').innerText(), 'the label, translated').to.contain('Re-entry');
+    expect(await reentry.locator('option').allInnerTexts()).to.deep.equal(['only when not already in it', 'every time', 'once ever', 'once per period']);
+    expect(await period.isVisible(), 'period for "only when not already in it"').to.equal(false);
+    await reentry.selectOption('oncePer');
+    await period.waitFor({ state: 'visible' });
+    await period.fill('14');
+    await page.locator('#node-input-reentryUnit').selectOption('hours');
+    await page.locator('#node-input-exitEvents').fill('unsubscribed, $bad');
+    await page.locator('#node-input-goalEvents').fill('purchase');
+    await page.locator('#node-input-attributionDays').fill('3');
+    await done(marker);
+    const node = await saved('in1');
+    expect(node).to.include({ journey: 'onboarding', reentry: 'oncePer', reentryUnit: 'hours', exitEvents: 'unsubscribed, $bad', goalEvents: 'purchase' });
+    expect([Number(node.reentryPeriod), Number(node.attributionDays)]).to.deep.equal([14, 3]);
+    // "$bad" is no event name the runtime accepts: the node is marked invalid, as core nodes are.
+    expect(node.valid, 'valid with a bad exit event name').to.equal(false);
+
+    await openEditor('in1', marker);
+    expect(await page.locator('#node-input-exitEvents').inputValue(), 'the saved exit events, shown again').to.equal('unsubscribed, $bad');
+    expect(await period.isVisible(), 'the period, shown again for once per period').to.equal(true);
+    await page.locator('#node-input-exitEvents').fill('unsubscribed');
+    await done(marker);
+    expect((await saved('in1')).valid, 'valid once the names are').to.equal(true);
     expect(pageErrors).to.deep.equal([]);
   });
 });
