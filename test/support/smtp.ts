@@ -14,6 +14,13 @@ export interface Received {
   raw: string;
 }
 
+/** A message as it arrived, unparsed, with when it arrived (ms since the epoch). */
+export interface RawReceived {
+  to: string[];
+  raw: string;
+  at: number;
+}
+
 export class TestSmtpServer {
   readonly received: Received[] = [];
   /** SMTP reply codes to answer the next messages' DATA with, in order (e.g. 451, 550). */
@@ -24,6 +31,12 @@ export class TestSmtpServer {
   stallNext = 0;
   private server: SMTPServer | null = null;
   port = 0;
+
+  /**
+   * With `onRaw`, each message goes to it as it arrived instead of being parsed and kept:
+   * a soak receives more mail than it could hold parsed.
+   */
+  constructor(private readonly onRaw?: (message: RawReceived) => void) {}
 
   /** Listens on `port` when given (a restarted test server keeps its address). */
   async start(port = 0): Promise<this> {
@@ -44,6 +57,11 @@ export class TestSmtpServer {
           const raw = Buffer.concat(chunks).toString('utf8');
           const stall = this.stallNext > 0;
           if (stall) this.stallNext -= 1;
+          if (this.onRaw) {
+            this.onRaw({ to: session.envelope.rcptTo.map((r) => r.address), raw, at: Date.now() });
+            if (!stall) callback();
+            return;
+          }
           void simpleParser(raw).then(
             (mail) => {
               this.received.push({
