@@ -52,6 +52,8 @@ interface Result {
   accepted: { entered: number; recorded: number };
   rejected: Record<string, number>;
   unanswered: Record<string, number>;
+  /** The first unanswered events: what they were and what became of the request. */
+  unansweredSample: Array<Pick<Answer, 'seq' | 'kind' | 'endpoint' | 'at' | 'ms' | 'outcome'>>;
   returningShare: number;
   answerMs: { p50: number; p99: number; max: number };
   drainSeconds: number;
@@ -115,10 +117,10 @@ async function main(): Promise<number> {
       secret,
       progress: (offered, answered, inFlight) => {
         const rss = usage.samples[usage.samples.length - 1]?.rssMiB ?? 0;
-        process.stdout.write(`\r  offered ${offered}, answered ${answered}, in flight ${inFlight}, Node-RED RSS ${fmt(rss)} MiB   `);
+        status(`offered ${offered}, answered ${answered}, in flight ${inFlight}, Node-RED RSS ${fmt(rss)} MiB`);
       },
     });
-    process.stdout.write('\n');
+    status('', true);
     const endOfLoad = usage.samples[usage.samples.length - 1]?.rssMiB ?? Number.NaN;
 
     const drainStart = Date.now();
@@ -175,15 +177,24 @@ async function drain(red: RunningNodeRed, receipts: Receipts, limitMs: number): 
     const answer = await red.request('GET', '/journeys/reports');
     const journeys = answer.status === 200 ? (answer.json as { journeys: JourneySummary[] }).journeys : null;
     const live = journeys ? journeys.reduce((n, j) => n + j.active + j.waiting, 0) : Number.NaN;
-    process.stdout.write(`\r  draining: ${live} instances live, ${received} messages received   `);
+    status(`draining: ${live} instances live, ${received} messages received`);
     if (live === 0 && Date.now() - quietSince >= QUIET_MS) {
-      process.stdout.write('\n');
+      status('', true);
       return true;
     }
     await sleep(2_000);
   }
-  process.stdout.write('\n');
+  status('', true);
   return false;
+}
+
+let lastStatusAt = 0;
+/** A progress line: rewritten in place on a terminal, one every 10 s in a log. */
+function status(line: string, end = false): void {
+  if (process.stdout.isTTY) return void process.stdout.write(end ? '\n' : `\r  ${line}   `);
+  if (end || Date.now() - lastStatusAt < 10_000) return;
+  lastStatusAt = Date.now();
+  console.log(`  ${line}`);
 }
 
 async function openStore(wiring: StoreWiring, userDir: string): Promise<Store> {
@@ -208,7 +219,8 @@ function summarise(run: {
   const answered = answers.filter((a) => a.status !== 0);
   const taken = new Set(['entered', 'recorded']);
   const ms = answered.map((a) => a.ms).sort((a, b) => a - b);
-  const firstMinute = series.filter((s) => s.t <= 60).at(-1) ?? series[0];
+  // A load shorter than two minutes is measured from its middle instead.
+  const firstMinute = series.filter((s) => s.t <= Math.min(60, run.offerSeconds / 2)).at(-1) ?? series[0];
   const afterDrain = series.at(-1)?.rssMiB ?? Number.NaN;
   return {
     machine: machine(),
@@ -223,6 +235,10 @@ function summarise(run: {
     accepted: { entered: answered.filter((a) => a.outcome === 'entered').length, recorded: answered.filter((a) => a.outcome === 'recorded').length },
     rejected: tally(answered.filter((a) => !taken.has(a.outcome))),
     unanswered: tally(answers.filter((a) => a.status === 0)),
+    unansweredSample: answers
+      .filter((a) => a.status === 0)
+      .slice(0, 20)
+      .map(({ seq, kind, endpoint, at, ms, outcome }) => ({ seq, kind, endpoint, at, ms, outcome })),
     returningShare: answers.filter((a) => a.returning).length / Math.max(1, answers.length),
     answerMs: { p50: percentile(ms, 50), p99: percentile(ms, 99), max: ms.at(-1) ?? Number.NaN },
     drainSeconds: run.drainSeconds,
@@ -260,7 +276,7 @@ function report(r: Result, errors: string[]): string {
     `| answered | ${fmt(r.answered)}; HTTP answer p50 ${fmt(r.answerMs.p50)} ms, p99 ${fmt(r.answerMs.p99)} ms, max ${fmt(r.answerMs.max)} ms |`,
     `| accepted | ${fmt(r.accepted.entered + r.accepted.recorded)} (entered a journey ${fmt(r.accepted.entered)}, recorded only ${fmt(r.accepted.recorded)}) |`,
     `| rejected | ${fmt(Object.values(r.rejected).reduce((x, y) => x + y, 0))}: ${list(r.rejected)} |`,
-    `| unanswered (timeout, connection) | ${list(r.unanswered)} |`,
+    `| unanswered (timeout, connection) | ${list(r.unanswered)}${r.unansweredSample.length ? `; first: ${r.unansweredSample.slice(0, 5).map((u) => `#${u.seq} ${u.kind} → ${u.outcome} after ${fmt(u.ms)} ms`).join(', ')}` : ''} |`,
     `| **lost** | **${fmt(a.lost)}**${a.lost ? `: ${list(a.lostBy)}` : ''} |`,
     `| **duplicated** | **${fmt(a.duplicated)}**${a.duplicated ? `: ${list(a.duplicatedBy)}` : ''} |`,
     `| drained | ${r.drained ? 'yes' : 'NO'}, in ${fmt(r.drainSeconds, 1)} s after the last event |`,

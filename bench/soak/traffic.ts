@@ -60,7 +60,7 @@ export interface Offer {
   cartValue?: number;
 }
 
-/** How the flow answered: entered its journey, recorded only, or refused with a code. */
+/** How the flow answered: entered its journey, recorded only (also an event that starts no journey), or refused with a code. */
 export type Outcome = 'entered' | 'recorded' | string;
 
 export interface Answer {
@@ -90,8 +90,9 @@ interface Person {
 const RETURNING_SHARE = 0.5;
 /** A person's orders are this far apart at least, so each confirmation can be told to belong to its order. */
 const ORDER_SPACING_MS = 10_000;
-/** Retries resend an event offered at least this long ago, so the original has been taken first. */
-const RETRY_AGE = 1_000;
+/** Retries resend an event offered at least this long ago, so the original has been taken first; from the last RECENT offers. */
+const RETRY_AGE_MS = 2_000;
+const RECENT = 2_000;
 const FIRST_NAMES = ['Ada', 'Bob', 'Cem', 'Dee', 'Eve', 'Fay', 'Gus', 'Hal'];
 const INTERESTS = ['pricing', 'shoes', 'tents', 'books', 'coffee'];
 
@@ -105,7 +106,7 @@ export class EventMix {
   private readonly promoted: number[] = [];
   private readonly anonymousOnly: number[] = [];
   private readonly carts: number[] = [];
-  private readonly recent: Offer[] = [];
+  private readonly recent: Array<{ offer: Offer; at: number }> = [];
   private readonly cumulative: Array<[Kind, number]>;
   private random: () => number;
 
@@ -205,9 +206,9 @@ export class EventMix {
         return this.offer(kind, seq, 'shop', p, true, id, { name: 'purchase', identities: { email: emailOf(p.n) }, properties: { total: 99 } });
       }
       case 'retry (same messageId)': {
-        const earlier = this.recent.find((o) => seq - o.seq > RETRY_AGE);
-        if (!earlier) return this.make('page view', seq, now);
-        return { ...earlier, seq, kind, returning: true };
+        const old = this.recent.findLastIndex((r) => now - r.at >= RETRY_AGE_MS);
+        if (old < 0) return this.make('page view', seq, now);
+        return { ...this.recent[Math.floor(this.random() * (old + 1))]!.offer, seq, kind, returning: true };
       }
       case 'invalid (no identity)':
         return this.offer(kind, seq, 'capture', this.newPerson(), false, id, { name: 'page_viewed', identities: {}, properties: { path: '/' } });
@@ -221,8 +222,8 @@ export class EventMix {
   private offer(kind: Kind, seq: number, endpoint: Endpoint, p: Person, returning: boolean, messageId: string, event: Record<string, unknown>, signature: Offer['signature'] = null): Offer {
     const offer: Offer = { seq, kind, endpoint, person: p.n, returning, messageId, body: JSON.stringify({ ...event, messageId }), signature };
     if (signature !== 'forged' && kind !== 'invalid (no identity)') {
-      this.recent.push(offer);
-      if (this.recent.length > 2 * RETRY_AGE) this.recent.splice(0, RETRY_AGE);
+      this.recent.push({ offer, at: Date.now() });
+      if (this.recent.length > 2 * RECENT) this.recent.splice(0, RECENT);
     }
     return offer;
   }
@@ -264,6 +265,7 @@ export function outcomeOf(status: number, json: unknown): Outcome {
   if (status === 401) return code(body.error) ?? 'HTTP 401';
   if (body.duplicate === true) return 'DUPLICATE';
   const refused = code(body.error) ?? code(body.reason);
+  if (refused === 'NOT_A_TRIGGER') return 'recorded';
   if (refused) return refused;
   if (status >= 300) return `HTTP ${status}`;
   // The A/B flow answers after its send, with the variant taken.
@@ -271,8 +273,12 @@ export function outcomeOf(status: number, json: unknown): Outcome {
   return 'recorded';
 }
 
-/** Posts one offer; resolves with its answer, never rejects (a failure is an outcome). */
-export function post(agent: Agent, base: URL, offer: Offer, secret: string, timeoutMs: number): Promise<{ status: number; json: unknown; error?: string }> {
+/**
+ * Posts one offer; resolves with its answer, never rejects (a failure is an outcome). A
+ * request written on a kept-alive socket the server was closing meanwhile is sent again
+ * once, as Node's documentation advises (`request.reusedSocket`): the server never read it.
+ */
+export function post(agent: Agent, base: URL, offer: Offer, secret: string, timeoutMs: number, retry = true): Promise<{ status: number; json: unknown; error?: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(offer.body)) };
   if (offer.signature) {
     const ts = String(Math.floor(Date.now() / 1000));
@@ -295,7 +301,10 @@ export function post(agent: Agent, base: URL, offer: Offer, secret: string, time
       res.on('error', (err) => resolve({ status: 0, json: undefined, error: err.message }));
     });
     req.on('timeout', () => req.destroy(new Error('timeout')));
-    req.on('error', (err) => resolve({ status: 0, json: undefined, error: err.message === 'timeout' ? 'TIMEOUT' : `CONNECTION (${err.message})` }));
+    req.on('error', (err: NodeJS.ErrnoException) => {
+      if (retry && req.reusedSocket && err.code === 'ECONNRESET') return void resolve(post(agent, base, offer, secret, timeoutMs, false));
+      resolve({ status: 0, json: undefined, error: err.message === 'timeout' ? 'TIMEOUT' : `CONNECTION (${err.code ?? err.message})` });
+    });
     req.end(offer.body);
   });
 }
