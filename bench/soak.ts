@@ -142,7 +142,7 @@ async function main(): Promise<number> {
     const store = await openStore(storeWiring, userDir);
     let checked: Audit;
     try {
-      checked = await audit({ answers: driven.answers, store, receipts, waitSeconds, unanswered: driven.answers.filter((a) => a.status === 0).length });
+      checked = await audit({ answers: driven.answers, store, receipts, waitSeconds });
     } finally {
       await store.close();
     }

@@ -55,10 +55,11 @@ const VARIANT_MAIL: Record<string, Record<string, string>> = {
 };
 const SPLIT_OF: Record<string, string> = { promo: 'ab-split', 'abandoned-cart': 'ac-split' };
 const CAPTURE_SENDER = 'a13';
+const isCaptureSignUp = (a: Answer) => a.endpoint === 'capture' && a.name === 'signed_up';
 /** The segment in Abandoned cart: carts over this value get the SMS. */
 const HIGH_VALUE_CART = 100;
 
-export async function audit(input: { answers: readonly Answer[]; store: Store; receipts: Receipts; waitSeconds: number; unanswered: number }): Promise<Audit> {
+export async function audit(input: { answers: readonly Answer[]; store: Store; receipts: Receipts; waitSeconds: number }): Promise<Audit> {
   const { answers, store, receipts } = input;
   const lostBy: Record<string, number> = {};
   const duplicatedBy: Record<string, number> = {};
@@ -79,12 +80,18 @@ export async function audit(input: { answers: readonly Answer[]; store: Store; r
     (a) => `${JOURNEYS[a.endpoint]}|${a.profileId}`,
   );
   const byPerson = groupBy(instances, (i) => `${i.journey}|${i.profileId}`);
+  // An event whose answer never came (a timeout) may have entered: so many instances beyond the answers are accounted for.
+  const unanswered = groupBy(
+    answers.filter((a) => a.status === 0),
+    (a) => JOURNEYS[a.endpoint] ?? (isCaptureSignUp(a) ? CAPTURE_SENDER : ''),
+  );
+  const beyondAnswers: Record<string, number> = {};
   for (const key of new Set([...entered.keys(), ...byPerson.keys()])) {
     const said = (entered.get(key) ?? []).sort((a, b) => a.at - b.at);
     const made = (byPerson.get(key) ?? []).sort((a, b) => a.enteredAt.getTime() - b.enteredAt.getTime());
     made.forEach((instance, k) => said[k] && eventOf.set(instance._id, said[k]!));
     count(lostBy, 'answered "entered", no instance', said.length - made.length);
-    count(input.unanswered > 0 ? {} : duplicatedBy, 'an instance no "entered" answer accounts for', made.length - said.length);
+    count(beyondAnswers, key.slice(0, key.indexOf('|')), made.length - said.length);
   }
 
   const deliveryAt = new Map<string, Delivery>(deliveries.map((d) => [`${d.node}|${d.instanceId}`, d]));
@@ -103,7 +110,7 @@ export async function audit(input: { answers: readonly Answer[]; store: Store; r
 
   // Sign-ups into Capture events: each one's email, outside any journey.
   const captureSignUps = groupBy(
-    answers.filter((a) => a.kind === 'capture sign-up' && a.outcome === 'recorded' && a.profileId),
+    answers.filter((a) => isCaptureSignUp(a) && a.outcome === 'recorded' && a.profileId),
     (a) => a.profileId!,
   );
   const captureMails = groupBy(
@@ -116,7 +123,11 @@ export async function audit(input: { answers: readonly Answer[]; store: Store; r
     const made = (captureMails.get(profileId) ?? []).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
     made.forEach((d, k) => said[k] && captureEventOf.set(d._id, said[k]!));
     count(lostBy, 'capture sign-up without its email delivery', said.length - made.length);
-    count(duplicatedBy, 'capture email no sign-up accounts for', made.length - said.length);
+    count(beyondAnswers, CAPTURE_SENDER, made.length - said.length);
+  }
+  for (const [what, n] of Object.entries(beyondAnswers)) {
+    const why = what === CAPTURE_SENDER ? 'capture email no sign-up accounts for' : `${what} instance no "entered" answer accounts for`;
+    count(duplicatedBy, why, n - (unanswered.get(what)?.length ?? 0));
   }
 
   const smsBySid = groupBy(receipts.sms, (m) => m.sid);

@@ -50,6 +50,8 @@ export interface Offer {
   seq: number;
   kind: Kind;
   endpoint: Endpoint;
+  /** The event's name. */
+  name: string;
   person: number;
   /** Whether the person had been seen before this event. */
   returning: boolean;
@@ -67,6 +69,7 @@ export interface Answer {
   seq: number;
   kind: Kind;
   endpoint: Endpoint;
+  name: string;
   returning: boolean;
   cartValue?: number;
   /** When it was offered and how long the answer took (ms). */
@@ -220,7 +223,7 @@ export class EventMix {
   }
 
   private offer(kind: Kind, seq: number, endpoint: Endpoint, p: Person, returning: boolean, messageId: string, event: Record<string, unknown>, signature: Offer['signature'] = null): Offer {
-    const offer: Offer = { seq, kind, endpoint, person: p.n, returning, messageId, body: JSON.stringify({ ...event, messageId }), signature };
+    const offer: Offer = { seq, kind, endpoint, name: String(event.name), person: p.n, returning, messageId, body: JSON.stringify({ ...event, messageId }), signature };
     if (signature !== 'forged' && kind !== 'invalid (no identity)') {
       this.recent.push({ offer, at: Date.now() });
       if (this.recent.length > 2 * RECENT) this.recent.splice(0, RECENT);
@@ -344,6 +347,7 @@ export async function drive(options: DriveOptions): Promise<{ answers: Answer[];
           seq: offer.seq,
           kind: offer.kind,
           endpoint: offer.endpoint,
+          name: offer.name,
           returning: offer.returning,
           ...(offer.cartValue === undefined ? {} : { cartValue: offer.cartValue }),
           at,
