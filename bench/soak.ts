@@ -64,8 +64,9 @@ interface Result {
 }
 
 async function main(): Promise<number> {
+  // Ctrl-C still stops Node-RED and the servers this run started.
+  for (const signal of ['SIGINT', 'SIGTERM'] as const) process.once(signal, () => void runCleanup().then(() => process.exit(130)));
   if (storeKind !== 'mongodb' && storeKind !== 'embedded') throw new Error(`--store must be mongodb or embedded, not ${storeKind}`);
-  const cleanup: Array<() => Promise<unknown>> = [];
   try {
     const mongo: TestMongo | null = storeKind === 'mongodb' ? await startTestMongo() : null;
     if (mongo) cleanup.unshift(() => mongo.stop());
@@ -152,8 +153,14 @@ async function main(): Promise<number> {
     if (out) await writeFile(out, JSON.stringify(result, null, 2));
     return result.audit.lost > 0 || result.audit.duplicated > 0 ? 1 : 0;
   } finally {
-    for (const step of cleanup) await step().catch((err: unknown) => console.error('soak cleanup:', err));
+    await runCleanup();
   }
+}
+
+/** What to stop and remove at the end, last started first. */
+const cleanup: Array<() => Promise<unknown>> = [];
+async function runCleanup(): Promise<void> {
+  for (const step of cleanup.splice(0)) await step().catch((err: unknown) => console.error('soak cleanup:', err));
 }
 
 /** Waits until the reports API answers: the store is open and the flows are running. */

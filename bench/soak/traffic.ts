@@ -280,6 +280,8 @@ export function outcomeOf(status: number, json: unknown): Outcome {
  * Posts one offer; resolves with its answer, never rejects (a failure is an outcome). A
  * request written on a kept-alive socket the server was closing meanwhile is sent again
  * once, as Node's documentation advises (`request.reusedSocket`): the server never read it.
+ * The time limit runs from the offer, queueing for a socket included, as a sender's would:
+ * it bounds the run when the flows fall behind.
  */
 export function post(agent: Agent, base: URL, offer: Offer, secret: string, timeoutMs: number, retry = true): Promise<{ status: number; json: unknown; error?: string }> {
   const headers: Record<string, string> = { 'content-type': 'application/json', 'content-length': String(Buffer.byteLength(offer.body)) };
@@ -288,8 +290,8 @@ export function post(agent: Agent, base: URL, offer: Offer, secret: string, time
     headers[TIMESTAMP_HEADER] = ts;
     headers[SIGNATURE_HEADER] = signWebhook(offer.signature === 'valid' ? secret : `not-${secret}`, ts, offer.body);
   }
-  return new Promise((resolve) => {
-    const req = request(new URL(PATHS[offer.endpoint], base), { method: 'POST', agent, headers, timeout: timeoutMs }, (res) => {
+  return new Promise<{ status: number; json: unknown; error?: string }>((resolve) => {
+    const req = request(new URL(PATHS[offer.endpoint], base), { method: 'POST', agent, headers }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {
@@ -303,7 +305,8 @@ export function post(agent: Agent, base: URL, offer: Offer, secret: string, time
       });
       res.on('error', (err) => resolve({ status: 0, json: undefined, error: err.message }));
     });
-    req.on('timeout', () => req.destroy(new Error('timeout')));
+    const timer = setTimeout(() => req.destroy(new Error('timeout')), timeoutMs);
+    req.on('close', () => clearTimeout(timer));
     req.on('error', (err: NodeJS.ErrnoException) => {
       if (retry && req.reusedSocket && err.code === 'ECONNRESET') return void resolve(post(agent, base, offer, secret, timeoutMs, false));
       resolve({ status: 0, json: undefined, error: err.message === 'timeout' ? 'TIMEOUT' : `CONNECTION (${err.code ?? err.message})` });
