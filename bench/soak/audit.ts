@@ -43,7 +43,7 @@ export interface Audit {
   direct: LatencySummary;
   /** Event offered to a send after waits, minus the waits' set length: how late it came. */
   afterWaits: LatencySummary;
-  /** Sends received whose event could not be told apart (for latency only). */
+  /** Sends received whose event could not be told apart (a person with an unanswered event in the journey): not in the latencies. */
   unattributed: number;
 }
 
@@ -89,7 +89,8 @@ export async function audit(input: { answers: readonly Answer[]; store: Store; r
   for (const key of new Set([...entered.keys(), ...byPerson.keys()])) {
     const said = (entered.get(key) ?? []).sort((a, b) => a.at - b.at);
     const made = (byPerson.get(key) ?? []).sort((a, b) => a.enteredAt.getTime() - b.enteredAt.getTime());
-    made.forEach((instance, k) => said[k] && eventOf.set(instance._id, said[k]!));
+    // Paired only when the counts agree: an unanswered event that entered would shift every pair after it.
+    if (said.length === made.length) made.forEach((instance, k) => eventOf.set(instance._id, said[k]!));
     count(lostBy, 'answered "entered", no instance', said.length - made.length);
     count(beyondAnswers, key.slice(0, key.indexOf('|')), made.length - said.length);
   }
@@ -121,7 +122,7 @@ export async function audit(input: { answers: readonly Answer[]; store: Store; r
   for (const profileId of new Set([...captureSignUps.keys(), ...captureMails.keys()])) {
     const said = (captureSignUps.get(profileId) ?? []).sort((a, b) => a.at - b.at);
     const made = (captureMails.get(profileId) ?? []).sort((a, b) => a.createdAt.getTime() - b.createdAt.getTime());
-    made.forEach((d, k) => said[k] && captureEventOf.set(d._id, said[k]!));
+    if (said.length === made.length) made.forEach((d, k) => captureEventOf.set(d._id, said[k]!));
     count(lostBy, 'capture sign-up without its email delivery', said.length - made.length);
     count(beyondAnswers, CAPTURE_SENDER, made.length - said.length);
   }
@@ -194,7 +195,8 @@ function requiredSenders(i: JourneyInstance, deliveryAt: Map<string, Delivery>, 
     case 'abandoned-cart': {
       const mail = VARIANT_MAIL[i.journey]![i.variants[SPLIT_OF[i.journey]!] ?? ''];
       if (!mail) return ['a variant at the split'];
-      const highValue = (event?.cartValue ?? 0) > HIGH_VALUE_CART;
+      // The cart's value decides the SMS; when the instance's event is not known, its path says whether the day's wait was taken.
+      const highValue = event ? (event.cartValue ?? 0) > HIGH_VALUE_CART : i.path.some((step) => step.node === 'ac-wait24');
       return i.journey === 'abandoned-cart' && sent(mail) && highValue ? [mail, 'ac-sms'] : [mail];
     }
     default:
