@@ -7,6 +7,7 @@
  * Exits 1 when anything was lost or duplicated. Loopback only; bounded in time.
  */
 import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -125,7 +126,7 @@ async function main(): Promise<number> {
     const endOfLoad = usage.samples[usage.samples.length - 1]?.rssMiB ?? Number.NaN;
 
     const drainStart = Date.now();
-    const drained = await drain(red, receipts, (waitSeconds * 2 + graceSeconds) * 1000);
+    const drained = await drain(red, nodeRedPid, receipts, (waitSeconds * 2 + graceSeconds) * 1000);
     const drainSeconds = (Date.now() - drainStart) / 1000;
     const series = usage.stop();
     const cpu = {
@@ -174,14 +175,16 @@ async function untilReports(red: RunningNodeRed, timeoutMs: number): Promise<voi
 }
 
 /** Until no instance is live and the servers have received nothing new for a while; false when time ran out first. */
-async function drain(red: RunningNodeRed, receipts: Receipts, limitMs: number): Promise<boolean> {
+async function drain(red: RunningNodeRed, nodeRedPid: number, receipts: Receipts, limitMs: number): Promise<boolean> {
   const end = Date.now() + limitMs;
   let last = -1;
   let quietSince = Date.now();
   while (Date.now() < end) {
     const received = receipts.email.size + receipts.emailUnlabelled + receipts.sms.length;
     if (received !== last) [last, quietSince] = [received, Date.now()];
-    const answer = await red.request('GET', '/journeys/reports');
+    if (!existsSync(`/proc/${nodeRedPid}`)) throw new Error(`Node-RED exited during the drain; its last output:\n${red.output().slice(-3_000)}`);
+    // A busy or restarting runtime may drop the question: asked again on the next round.
+    const answer = await red.request('GET', '/journeys/reports').catch(() => ({ status: 0, json: undefined }));
     const journeys = answer.status === 200 ? (answer.json as { journeys: JourneySummary[] }).journeys : null;
     const live = journeys ? journeys.reduce((n, j) => n + j.active + j.waiting, 0) : Number.NaN;
     status(`draining: ${live} instances live, ${received} messages received`);
