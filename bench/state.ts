@@ -6,7 +6,7 @@
  * should leave the figure flat as N grows; one that keeps it inside grows with N.
  */
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MongoClient, ObjectId } from 'mongodb';
@@ -14,6 +14,7 @@ import { COLLECTIONS, createAgenda, EmbeddedStore, MongoStore, WAIT_JOB, Waits, 
 import { startNodeRed } from '../test/support/runtime.js';
 import { profileDoc } from '../test/support/stores.js';
 import { sleep } from './measure.js';
+import { onlyChild, rssMiB } from './process-usage.js';
 
 export interface StateSize {
   profiles: number;
@@ -163,33 +164,6 @@ function flow(storeNode: Record<string, unknown>): Array<Record<string, unknown>
   ];
 }
 
-/**
- * The Node-RED process itself, found by its user directory: start.mjs spawns it with the
- * same environment, and Node-RED renames its command line, so it is the one whose parent
- * carries the same JOURNEYS_USER_DIR.
- */
-async function nodeRedPid(userDir: string): Promise<number> {
-  const carriers = new Set<number>();
-  for (const entry of await readdir('/proc')) {
-    if (!/^\d+$/.test(entry)) continue;
-    const environ = await readFile(`/proc/${entry}/environ`, 'utf8').catch(() => '');
-    if (environ.split('\0').includes(`JOURNEYS_USER_DIR=${userDir}`)) carriers.add(Number(entry));
-  }
-  for (const pid of carriers) {
-    const stat = await readFile(`/proc/${pid}/stat`, 'utf8');
-    // The parent pid is the second field after the parenthesised command name.
-    const parent = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
-    if (carriers.has(parent)) return pid;
-  }
-  throw new Error(`no Node-RED process for ${userDir}`);
-}
-
-async function rssMiB(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8');
-  const kib = Number(/^VmRSS:\s+(\d+)/m.exec(status)?.[1]);
-  return kib / 1024;
-}
-
 /** Starts Node-RED over the filled store, waits until it answers with every waiting instance, then samples its RSS. */
 async function measure(place: Place, size: StateSize): Promise<Pick<StateRow, 'openSeconds' | 'rssMiB'>> {
   const userDir = await mkdtemp(join(tmpdir(), 'journeys-state-red-'));
@@ -207,12 +181,12 @@ async function measure(place: Place, size: StateSize): Promise<Pick<StateRow, 'o
       await sleep(250);
     }
     const openSeconds = (Date.now() - started) / 1000;
-    const pid = await nodeRedPid(userDir);
+    const pid = onlyChild(red.pid);
     // Settled: Agenda has polled, the badges have counted; the peak of a few samples.
     await sleep(2000);
     let peak = 0;
     for (let i = 0; i < 6; i++) {
-      peak = Math.max(peak, await rssMiB(pid));
+      peak = Math.max(peak, rssMiB(pid));
       await sleep(250);
     }
     return { openSeconds, rssMiB: peak };

@@ -11,6 +11,8 @@ import { createInterface } from 'node:readline';
 export interface TestMongo {
   uri: string;
   server: string;
+  /** The server's process id, when this run started it. */
+  pid?: number;
   stop(): Promise<void>;
   /** Freezes the server (SIGSTOP) as an outage would, and thaws it (SIGCONT); only a server this run started. */
   pause?(): void;
@@ -78,6 +80,7 @@ async function startMongoJavaServer(): Promise<TestMongo> {
   return {
     uri: `mongodb://${address}`,
     server: 'mongo-java-server 1.47.0 (in-memory backend)',
+    ...(child.pid ? { pid: child.pid } : {}),
     stop: () => terminate(child, closed),
     pause: () => void child.kill('SIGSTOP'),
     resume: () => void child.kill('SIGCONT'),

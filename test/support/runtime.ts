@@ -13,6 +13,8 @@ const root = resolve(__dirname, '../../..');
 export interface RunningNodeRed {
   url: string;
   userDir: string;
+  /** The start script's process id; Node-RED itself is its child. */
+  pid: number;
   output(): string;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: unknown; text: string }>;
   stop(signal?: NodeJS.Signals): Promise<void>;
@@ -54,6 +56,7 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
   return {
     url,
     userDir,
+    pid: child.pid!,
     output: () => log,
     async request(method, path, body, headers = {}) {
       const response = await fetch(`${url}${path}`, {

@@ -2,9 +2,8 @@
  * A real SMTP server in the test process (the smtp-server package): it takes what
  * nodemailer sends over a TCP socket on 127.0.0.1 and keeps each message, parsed. It can
  * be told to refuse (4xx or 5xx) the next messages, or to stall, to test retries, timeouts
- * and failures. Emits `received` as it takes each one, for a caller timing deliveries.
+ * and failures; or hand each message, unparsed, to a caller timing deliveries.
  */
-import { EventEmitter } from 'node:events';
 import type { AddressInfo } from 'node:net';
 import { simpleParser, type ParsedMail } from 'mailparser';
 import { SMTPServer } from 'smtp-server';
@@ -16,7 +15,14 @@ export interface Received {
   raw: string;
 }
 
-export class TestSmtpServer extends EventEmitter<{ received: [Received] }> {
+/** A message as it arrived, unparsed, with when it arrived (ms since the epoch). */
+export interface RawReceived {
+  to: string[];
+  raw: string;
+  at: number;
+}
+
+export class TestSmtpServer {
   readonly received: Received[] = [];
   /** SMTP reply codes to answer the next messages' DATA with, in order (e.g. 451, 550). */
   readonly refuseNext: number[] = [];
@@ -28,6 +34,12 @@ export class TestSmtpServer extends EventEmitter<{ received: [Received] }> {
   stallGreetings = 0;
   private server: SMTPServer | null = null;
   port = 0;
+
+  /**
+   * With `onRaw`, each message goes to it as it arrived instead of being parsed and kept:
+   * a soak receives more mail than it could hold parsed.
+   */
+  constructor(private readonly onRaw?: (message: RawReceived) => void) {}
 
   /** Listens on `port` when given (a restarted test server keeps its address). */
   async start(port = 0): Promise<this> {
@@ -55,16 +67,19 @@ export class TestSmtpServer extends EventEmitter<{ received: [Received] }> {
           const raw = Buffer.concat(chunks).toString('utf8');
           const stall = this.stallNext > 0;
           if (stall) this.stallNext -= 1;
+          if (this.onRaw) {
+            this.onRaw({ to: session.envelope.rcptTo.map((r) => r.address), raw, at: Date.now() });
+            if (!stall) callback();
+            return;
+          }
           void simpleParser(raw).then(
             (mail) => {
-              const message: Received = {
+              this.received.push({
                 from: session.envelope.mailFrom ? session.envelope.mailFrom.address : '',
                 to: session.envelope.rcptTo.map((r) => r.address),
                 mail,
                 raw,
-              };
-              this.received.push(message);
-              this.emit('received', message);
+              });
               if (!stall) callback();
             },
             (err: Error) => callback(err),

@@ -17,6 +17,8 @@ export interface AcceptedMessage {
   from: string | null;
   messagingServiceSid: string | null;
   body: string;
+  /** When the message was accepted (ms since the epoch). */
+  receivedAt: number;
 }
 
 /**
@@ -97,7 +99,7 @@ export class TwilioApiServer {
     if (service && !/^MG[0-9a-f]{32}$/.test(service)) return error(res, 400, 21701, 'The Messaging Service Sid is invalid.');
 
     const sid = `SM${randomBytes(16).toString('hex')}`;
-    this.accepted.push({ sid, accountSid: this.accountSid, to, from, messagingServiceSid: service, body });
+    this.accepted.push({ sid, accountSid: this.accountSid, to, from, messagingServiceSid: service, body, receivedAt: Date.now() });
     const now = new Date().toUTCString();
     res.writeHead(201, { 'Content-Type': 'application/json' }).end(
       JSON.stringify({
