@@ -3,10 +3,16 @@
  * drops a duplicate messageId, records it, resolves or creates the profile and counts the
  * event on it, ends live instances that the event exits or converts, and — when the node
  * names a journey — enrols the profile under the journey's re-entry policy.
- * Output 1: accepted (entered); output 2: rejected (invalid, duplicate, not re-entrant).
+ * Output 1: accepted (entered); output 2: rejected (invalid, duplicate, not re-entrant, busy).
+ *
+ * Busy: Node-RED passes msgs on without back-pressure, so events arriving faster than the
+ * journeys behind them finish would pile up in memory until the process fails. Above a limit
+ * of journey msgs in flight in the runtime, an event is refused before anything is stored,
+ * and a webhook sender is told to come back (503, Retry-After).
  */
 import { enrol, ingestEvent } from '../../lib/index.js';
 import { defineJourney, nameList, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
+import { inFlight } from '../shared/completion.js';
 import { journeys } from '../shared/journeys.js';
 import { redUtil, registerNode, type NodeAPI, type NodeDef, type Node, type NodeMessage, type NodeMessageInFlow, type Send } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
@@ -19,7 +25,12 @@ interface EventInDef extends NodeDef, JourneyEntryDef {
   trigger?: string;
   /** Receives signed events at POST /journeys/hooks/<webhook> too. */
   webhook?: string;
+  /** Refuses events while this many journey msgs are in flight in the runtime; 0: never. */
+  maxInFlight?: number | string;
 }
+
+const DEFAULT_MAX_IN_FLIGHT = 1_000;
+const BUSY_RETRY_AFTER_SECONDS = 1;
 
 interface Credentials {
   secret?: string;
@@ -40,6 +51,7 @@ export = function (RED: NodeAPI): void {
     const trigger = nameList(def.trigger);
     const policy = reentryPolicy(def);
     const util = redUtil(RED);
+    const maxInFlight = inFlightLimit(def.maxInFlight);
     if (journey) defineJourney(node, journey, def);
 
     const badge = {
@@ -50,7 +62,32 @@ export = function (RED: NodeAPI): void {
     };
     useStore(RED, node, def.store, badge, (user) => {
       /** Takes one event msg through the node; says how it left, for a webhook's answer. */
+      let handling = 0;
+      // Said once each time the node turns busy: under overload a warning per event would flood the log.
+      let busy = false;
       const handle = async (msg: NodeMessageInFlow, send: Send): Promise<Outcome> => {
+        if (maxInFlight > 0 && handling + inFlight.size >= maxInFlight) {
+          user.badge.bump('rejected');
+          const message = RED._('event-in.errors.busy', { limit: maxInFlight });
+          msg.error = { code: 'BUSY', message, source: { id: node.id, type: 'event-in' } };
+          // For an http-in flow whose rejected output answers with an http response node.
+          msg.statusCode = 503;
+          msg.headers = { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) };
+          if (!busy) node.warn(message);
+          busy = true;
+          send([null, msg]);
+          return { entered: false, code: 'BUSY', message };
+        }
+        busy = false;
+        handling += 1;
+        try {
+          return await ingest(msg, send);
+        } finally {
+          handling -= 1;
+        }
+      };
+
+      const ingest = async (msg: NodeMessageInFlow, send: Send): Promise<Outcome> => {
         const store = await user.store();
         const result = await ingestEvent(store, util.getMessageProperty(msg, property));
         if (result.status === 'rejected') {
@@ -138,6 +175,15 @@ export = function (RED: NodeAPI): void {
 function answer(outcome: Outcome): HookOutcome {
   const base = { entered: outcome.entered, ...(outcome.profileId ? { profileId: outcome.profileId } : {}) };
   if (outcome.code === 'DUPLICATE') return { status: 200, body: { accepted: false, duplicate: true } };
+  if (outcome.code === 'BUSY') {
+    return { status: 503, headers: { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) }, body: { accepted: false, error: { code: 'BUSY', message: outcome.message } } };
+  }
   if (outcome.code && INVALID.has(outcome.code)) return { status: 400, body: { accepted: false, error: { code: outcome.code, message: outcome.message } } };
   return { status: 202, body: { accepted: true, ...base, ...(outcome.code ? { reason: outcome.code } : {}) } };
+}
+
+/** The editor saves a number; a flow written by hand may hold "500" or nothing (the default). */
+function inFlightLimit(value: number | string | undefined): number {
+  const n = value === undefined || value === '' ? DEFAULT_MAX_IN_FLIGHT : Number(value);
+  return Number.isInteger(n) && n >= 0 ? n : DEFAULT_MAX_IN_FLIGHT;
 }

@@ -9,8 +9,8 @@ import { SIGNATURE_HEADER, TIMESTAMP_HEADER, verifyWebhook, WEBHOOK_BODY_LIMIT }
 import type { NodeAPI } from '../shared/red.js';
 import { readRawBody } from '../shared/request-body.js';
 
-/** What the node did with the event: 202 for accepted or recorded, 400 with the reason for invalid. */
-export type HookOutcome = { status: number; body: Record<string, unknown> };
+/** What the node did with the event: 202 for accepted or recorded, 400 with the reason for invalid, 503 when busy. */
+export type HookOutcome = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
 export interface Hook {
   secret(): string;
@@ -62,7 +62,7 @@ export function registerWebhookRoute(RED: NodeAPI): void {
         return void res.status(400).json({ accepted: false, error: { code: 'NOT_JSON', message: 'the body is not JSON' } });
       }
       const outcome = await hook!.receive(payload);
-      res.status(outcome.status).json(outcome.body);
+      res.status(outcome.status).set(outcome.headers ?? {}).json(outcome.body);
     })().catch((err: Error) => {
       // The store is down, say: 503 tells the sender to try again later.
       if (!res.headersSent) res.status(503).json({ accepted: false, error: { code: 'UNAVAILABLE', message: err.message } });

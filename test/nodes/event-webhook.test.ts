@@ -2,7 +2,8 @@
  * event-in's signed webhook in a real Node-RED runtime (node-red-node-test-helper), with
  * requests over real HTTP to the runtime's own HTTP app: signed events are taken and go on
  * through the flow; forged, stale, unsigned, oversized and invalid ones are refused, each
- * with its status, and nothing is stored for them.
+ * with its status, and nothing is stored for them. Above its busy limit the node refuses
+ * events, stores nothing and tells the sender to come back.
  */
 import { expect } from 'chai';
 import { createServer, type Server } from 'node:http';
@@ -10,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import type { NodeInitializer, NodeMessageInFlow } from 'node-red';
 import { COLLECTIONS, signWebhook, verifyWebhook, type Profile } from '../../lib/index.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { collect, helper, journeyNodes, nextMessage } from '../support/node-red.js';
+import { collect, coreNode, eventually, helper, journeyNodes, nextMessage } from '../support/node-red.js';
 import { forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
 
 let httpNodeApp: ((req: unknown, res: unknown) => void) | null = null;
@@ -68,7 +69,7 @@ describe('the signed event webhook', function () {
         },
         body,
       });
-      return { status: response.status, json: (await response.json()) as Record<string, unknown> };
+      return { status: response.status, headers: response.headers, json: (await response.json()) as Record<string, unknown> };
     }
 
     it('takes a signed event into the journey, out of output 1, and answers 202 with the profile', async () => {
@@ -84,7 +85,7 @@ describe('the signed event webhook', function () {
 
       // The same delivery again (senders retry): acknowledged as a duplicate, counted once.
       const again = await post(JSON.stringify({ name: 'order_placed', userId: 'w-1', properties: { total: 30 }, messageId: 'wh-1' }));
-      expect(again).to.deep.equal({ status: 200, json: { accepted: false, duplicate: true } });
+      expect({ status: again.status, json: again.json }).to.deep.equal({ status: 200, json: { accepted: false, duplicate: true } });
       // Not a trigger: recorded on the profile, 202, not entered.
       const recorded = await post(JSON.stringify({ name: 'page_viewed', userId: 'w-1', messageId: 'wh-2' }));
       expect(recorded.json).to.include({ accepted: true, entered: false, reason: 'NOT_A_TRIGGER' });
@@ -123,6 +124,44 @@ describe('the signed event webhook', function () {
       const [t, store, eventIn, ...rest] = flow();
       await helper.load([...journeyNodes, captureHttp], [t!, store!, { ...eventIn!, webhook: '' }, ...rest], ctx.store.credentials);
       expect((await post(JSON.stringify({ name: 'order_placed', userId: 'w-3' }))).status).to.equal(401);
+    });
+
+    it('refuses events while its limit of journey msgs is in flight: 503 with Retry-After, a BUSY msg, nothing stored; takes them again after', async () => {
+      const busyFlow = [
+        tab(),
+        ctx.store.node,
+        node('in', 'event-in', { store: 'store', journey: 'orders', reentry: 'always', webhook: 'shop', maxInFlight: 2 }, [['slow'], ['refused']]),
+        // Holds each entered msg, so its instance stays in flight for a while.
+        node('slow', 'delay', { pauseType: 'delay', timeout: '800', timeoutUnits: 'milliseconds' }, [[]]),
+        helperNode('refused'),
+      ];
+      await helper.load([...journeyNodes, coreNode('function/89-delay.js'), captureHttp], busyFlow, { ...ctx.store.credentials, in: { secret: SECRET } });
+      const order = (i: number) => JSON.stringify({ name: 'order_placed', userId: `busy-${i}`, messageId: `busy-${i}` });
+      expect((await post(order(1))).status).to.equal(202);
+      expect((await post(order(2))).status).to.equal(202);
+
+      const busy = await post(order(3));
+      expect(busy.status).to.equal(503);
+      expect(busy.headers.get('retry-after')).to.equal('1');
+      expect(busy.json.error).to.include({ code: 'BUSY' });
+
+      const refused = nextMessage('refused');
+      helper.getNode('in').receive({ payload: JSON.parse(order(4)) });
+      const msg = (await refused) as NodeMessageInFlow & { error: { code: string }; statusCode: number; headers: Record<string, string> };
+      expect(msg.error.code).to.equal('BUSY');
+      expect([msg.statusCode, msg.headers['Retry-After']]).to.deep.equal([503, '1']);
+
+      const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
+      const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+      expect(await profiles.count({ 'identities.userId': { $in: ['busy-3', 'busy-4'] } }), 'profiles stored for refused events').to.equal(0);
+
+      // Once the held msgs have left the flow, the same event is taken.
+      const again = await eventually(async () => {
+        const answer = await post(order(3));
+        return answer.status === 202 ? answer : undefined;
+      }, 10_000, 'the node to take events again');
+      expect(again.json).to.include({ accepted: true, entered: true });
+      expect(await profiles.count({ 'identities.userId': 'busy-3' })).to.equal(1);
     });
   });
 });
