@@ -16,6 +16,7 @@ import {
   type TraitOp,
 } from '../../lib/index.js';
 import type { RejectCode } from '../../lib/validate/result.js';
+import { mulberry32 } from '../support/random.js';
 
 const now = new Date('2026-06-15T12:00:00.000Z');
 const all = (...rules: SegmentRules['rules']): SegmentRules => ({ match: 'all', rules });
@@ -425,17 +426,6 @@ function keysOf(value: unknown): string[] {
   if (Array.isArray(value)) return value.flatMap(keysOf);
   if (value === null || typeof value !== 'object' || value instanceof Date) return [];
   return Object.entries(value).flatMap(([key, inner]) => [key, ...keysOf(inner)]);
-}
-
-/** A small seeded generator, so that every run checks the same rule sets. */
-function mulberry32(seed: number): () => number {
-  let a = seed;
-  return () => {
-    a = (a + 0x6d2b79f5) | 0;
-    let t = Math.imul(a ^ (a >>> 15), 1 | a);
-    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 const pick = <T>(random: () => number, items: readonly T[]): T => items[Math.floor(random() * items.length)] as T;

@@ -1,0 +1,241 @@
+/**
+ * SIGKILL at random moments while 1,000 people run through a journey with a wait and two
+ * sends: a real Node-RED process on MongoDB, a real SMTP server and the Twilio double in
+ * the test. Events come in through event-in's signed webhook, as a real sender would send
+ * them: one not answered 2xx (the process was down, or died mid-request) is sent again with
+ * the same messageId. After the last restart every instance has reached its end, and each
+ * person got one email and one SMS — except a send that was being handed over when the
+ * process died, which the sweep settles `unknown-outcome` and never sends again.
+ *
+ * The kill moments come from a seeded generator; the seed is printed, and
+ * JOURNEYS_CHAOS_SEED repeats a run's kill schedule (the process's own timing still varies).
+ */
+import { expect } from 'chai';
+import { randomUUID } from 'node:crypto';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { COLLECTIONS, COMPLETED_REASON, MongoStore, signWebhook, type Delivery, type JourneyInstance, type Store } from '../../lib/index.js';
+import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
+import { mulberry32 } from '../support/random.js';
+import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { TestSmtpServer } from '../support/smtp.js';
+import { all, testMongoUri } from '../support/stores.js';
+import { testAccount, TwilioApiServer } from '../support/twilio-api.js';
+
+const PEOPLE = 1_000;
+const KILLS = 4;
+/** Webhook calls in flight at once, as a sender's worker pool would make them. */
+const SENDERS = 8;
+const SECRET = 'chaos-webhook-secret';
+const JOURNEY = 'chaos';
+const z = 'chaos-tab';
+const LIVE = ['active', 'waiting'];
+
+const flow = (database: string, smtpPort: number, twilio: TwilioApiServer) => [
+  { id: z, type: 'tab', label: 'chaos' },
+  { id: 'ch-store', type: 'journey-store', backend: 'mongodb', database, credentials: { uri: testMongoUri() } },
+  { id: 'ch-smtp', type: 'email-account', host: '127.0.0.1', port: smtpPort, tls: 'starttls', from: 'Shop <news@example.com>', timeout: 2 },
+  { id: 'ch-twilio', type: 'twilio-account', accountSid: twilio.accountSid, from: '+15550001111', baseUrl: twilio.baseUrl, credentials: { authToken: twilio.authToken } },
+  {
+    id: 'ch-in',
+    type: 'event-in',
+    z,
+    x: 100,
+    y: 100,
+    store: 'ch-store',
+    property: 'payload',
+    journey: JOURNEY,
+    trigger: 'signed_up',
+    reentry: 'always',
+    webhook: 'chaos',
+    credentials: { secret: SECRET },
+    wires: [['ch-merge'], []],
+  },
+  { id: 'ch-merge', type: 'profile-merge', z, x: 300, y: 100, store: 'ch-store', strategy: 'overwrite', wires: [['ch-email']] },
+  {
+    id: 'ch-email',
+    type: 'send-email',
+    z,
+    x: 500,
+    y: 100,
+    store: 'ch-store',
+    account: 'ch-smtp',
+    subject: 'Welcome {{ profile.traits.firstName }}',
+    text: 'Hello {{ profile.traits.firstName }}',
+    html: '',
+    consent: 'opt-out',
+    wires: [['ch-wait'], []],
+  },
+  { id: 'ch-wait', type: 'wait', z, x: 700, y: 100, store: 'ch-store', mode: 'duration', amount: 2, unit: 'seconds', wires: [['ch-sms'], []] },
+  { id: 'ch-sms', type: 'send-sms', z, x: 900, y: 100, store: 'ch-store', account: 'ch-twilio', body: 'Hi {{ profile.traits.firstName }}, welcome aboard', consent: 'opt-out', wires: [[], []] },
+];
+
+const email = (i: number) => `p${i}@example.com`;
+const phone = (i: number) => `+1555${String(i).padStart(7, '0')}`;
+
+/** How one event's webhook calls went: the calls made, and whether the accepting answer was a duplicate's. */
+interface Fed {
+  calls: number;
+  duplicate: boolean;
+}
+
+describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} journeys (real ${nodeRedPackage} process, MongoDB)`, function () {
+  this.timeout(300_000);
+  const smtp = new TestSmtpServer();
+  const { accountSid, authToken } = testAccount();
+  const twilio = new TwilioApiServer(accountSid, authToken);
+  let userDir = '';
+  let red: RunningNodeRed | undefined;
+  let store: Store | undefined;
+
+  before(async () => {
+    await smtp.start();
+    await twilio.start();
+    userDir = await mkdtemp(join(tmpdir(), 'journeys-chaos-'));
+  });
+  after(async () => {
+    await red?.stop();
+    await store?.close();
+    await twilio.stop();
+    await smtp.stop();
+    if (userDir) await rm(userDir, { recursive: true, force: true });
+  });
+
+  /**
+   * Sends one person's event until an answer says the runtime has it: 202 (taken) or 200
+   * (a duplicate: an earlier call was taken but its answer was lost to a kill). Anything
+   * else but "down" (no connection, or 503) fails the test.
+   */
+  async function feed(i: number): Promise<Fed> {
+    const body = JSON.stringify({
+      name: 'signed_up',
+      messageId: `chaos-${i}`,
+      identities: { email: email(i), phone: phone(i) },
+      traits: { firstName: `P${i}` },
+    });
+    for (let calls = 1; ; calls++) {
+      const url = red?.url;
+      if (url) {
+        const ts = String(Math.floor(Date.now() / 1000));
+        const answer = await fetch(`${url}/journeys/hooks/chaos`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', 'x-journeys-timestamp': ts, 'x-journeys-signature': signWebhook(SECRET, ts, body) },
+          body,
+          signal: AbortSignal.timeout(30_000),
+        }).then(
+          async (r) => ({ status: r.status, text: await r.text() }),
+          () => null, // refused or cut off by a kill
+        );
+        if (answer?.status === 202) return { calls, duplicate: false };
+        if (answer?.status === 200) return { calls, duplicate: true };
+        if (answer && answer.status !== 503) throw new Error(`event ${i}: HTTP ${answer.status} ${answer.text}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  async function feedEveryone(): Promise<Fed[]> {
+    const fed: Fed[] = new Array<Fed>(PEOPLE);
+    let next = 0;
+    await Promise.all(
+      Array.from({ length: SENDERS }, async () => {
+        while (next < PEOPLE) {
+          const i = next++;
+          fed[i] = await feed(i);
+        }
+      }),
+    );
+    return fed;
+  }
+
+  it('ends every journey, sends each message once and loses no accepted event', async () => {
+    const seed = Number(process.env.JOURNEYS_CHAOS_SEED ?? Math.floor(Math.random() * 2 ** 31));
+    console.log(`      chaos seed ${seed} (JOURNEYS_CHAOS_SEED=${seed} repeats the kill schedule)`);
+    const random = mulberry32(seed);
+    const database = `chaos_${randomUUID().slice(0, 8)}`;
+    store = await MongoStore.open({ uri: testMongoUri(), database });
+    red = await startNodeRed(userDir);
+    const deployed = await red.request('POST', '/flows', flow(database, smtp.port, twilio), { 'Node-RED-Deployment-Type': 'full' });
+    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
+    await sleep(500);
+
+    const started = Date.now();
+    const feeding = feedEveryone();
+    const kills: string[] = [];
+    for (let k = 0; k < KILLS; k++) {
+      await sleep(Math.round(500 + random() * 5_500));
+      const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
+      const [live, waiting] = await Promise.all([instances.count({ status: 'active' }), instances.count({ status: 'waiting' })]);
+      kills.push(`${((Date.now() - started) / 1000).toFixed(1)} s (${live} active, ${waiting} waiting, ${smtp.received.length} emails, ${twilio.accepted.length} SMS)`);
+      await red.stop('SIGKILL');
+      red = undefined;
+      red = await startNodeRed(userDir);
+    }
+    const fed = await feeding;
+    console.log(`      killed at ${kills.join('; ')}`);
+
+    const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
+    const deliveries = store.collection<Delivery>(COLLECTIONS.deliveries);
+    const settled = async () =>
+      (await instances.count({ status: { $in: LIVE } })) === 0 && (await deliveries.count({ status: { $in: ['queued', 'sending'] } })) === 0 ? true : undefined;
+    try {
+      await eventually(settled, 180_000, 'every instance ended and every delivery settled');
+    } catch (err) {
+      const stuck = (await all(instances.find({ status: { $in: LIVE } }))).slice(0, 5);
+      console.log('      left live:', JSON.stringify(stuck.map((i) => ({ status: i.status, path: i.path.map((s) => s.node), profileId: i.profileId }))));
+      throw err;
+    }
+    console.log(`      settled ${((Date.now() - started) / 1000).toFixed(1)} s after the first event`);
+
+    // No accepted event lost: one instance per person, and it went to the end of the flow.
+    const ended = await all(instances.find({ journey: JOURNEY }));
+    const byProfile = new Map(ended.map((i) => [i.profileId, i]));
+    expect(byProfile.size, 'people with an instance').to.equal(PEOPLE);
+    expect(ended, 'instances').to.have.length(PEOPLE);
+    for (const i of ended) expect({ status: i.status, endReason: i.endReason }).to.deep.equal({ status: 'completed', endReason: COMPLETED_REASON });
+
+    // Each message at the server or the provider at most once, and exactly once unless its
+    // delivery was settled unknown-outcome (handed over when a kill came).
+    const emailsTo = countBy(smtp.received.flatMap((r) => r.to));
+    const smsTo = countBy(twilio.accepted.map((m) => m.to));
+    const recorded = await all(deliveries.find({}));
+    const unknown = { email: 0, sms: 0 };
+    for (const d of recorded) {
+      const channel = d.channel === 'email' ? 'email' : 'sms';
+      const address = d.to[0] ?? '';
+      const arrived = (channel === 'email' ? emailsTo : smsTo).get(address) ?? 0;
+      if (d.status === 'failed' && d.reason === 'unknown-outcome') {
+        unknown[channel] += 1;
+        expect(arrived, `${channel} to ${address}, outcome unknown`).to.be.at.most(1);
+      } else {
+        expect({ status: d.status, arrived }, `${channel} to ${address}`).to.deep.equal({ status: 'sent', arrived: 1 });
+      }
+    }
+    expect(countOf(recorded, 'email'), 'email deliveries').to.equal(PEOPLE);
+    expect(countOf(recorded, 'sms'), 'SMS deliveries').to.equal(PEOPLE);
+    expect([...emailsTo.values()].every((n) => n === 1), 'no email twice').to.equal(true);
+    expect([...smsTo.values()].every((n) => n === 1), 'no SMS twice').to.equal(true);
+    const addressed = new Set(recorded.map((d) => d.to[0]));
+    expect([...emailsTo.keys(), ...smsTo.keys()].filter((a) => !addressed.has(a)), 'messages no delivery accounts for').to.deep.equal([]);
+
+    const retried = fed.filter((f) => f.calls > 1).length;
+    const duplicates = fed.filter((f) => f.duplicate).length;
+    console.log(
+      `      ${retried} events sent again after a kill (${duplicates} answered as duplicates); ` +
+        `unknown-outcome: ${unknown.email} emails, ${unknown.sms} SMS; ${smtp.received.length} emails, ${twilio.accepted.length} SMS`,
+    );
+    // Only what was being handed over at a kill: the SMTP pool's connections, and the SMS requests open then.
+    expect(unknown.email + unknown.sms, 'deliveries settled unknown-outcome').to.be.at.most(KILLS * 20);
+    expect(red.output()).to.not.match(/\[error\]/);
+  });
+});
+
+function countBy(values: string[]): Map<string, number> {
+  const counts = new Map<string, number>();
+  for (const v of values) counts.set(v, (counts.get(v) ?? 0) + 1);
+  return counts;
+}
+
+const countOf = (deliveries: Delivery[], channel: string) => deliveries.filter((d) => d.channel === channel).length;
+
