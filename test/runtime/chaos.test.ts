@@ -21,6 +21,8 @@ import { mulberry32 } from '../support/random.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { all, testMongoUri } from '../support/stores.js';
+import { AGENDA_COLLECTION } from '../../lib/scheduler/index.js';
+import type { Doc } from '../../lib/store/port.js';
 import { testAccount, TwilioApiServer } from '../support/twilio-api.js';
 
 const PEOPLE = 1_000;
@@ -186,7 +188,15 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
     // sweep does that once the dead attempt's lease has run out); then nothing moves for 5 s.
     const moving = async () =>
       (await instanceDocs.count({ status: 'waiting' })) + (await deliveryDocs.count({ status: { $in: ['queued', 'sending'] } }));
-    await eventually(async () => ((await moving()) === 0 ? true : undefined), 240_000, 'every wait fired and every delivery settled');
+    try {
+      await eventually(async () => ((await moving()) === 0 ? true : undefined), 240_000, 'every wait fired and every delivery settled');
+    } catch (err) {
+      const waiting = await all(instanceDocs.find({ status: 'waiting' }));
+      const jobs = new Set((await all(store.collection<Doc & { data?: { instanceId?: string } }>(AGENDA_COLLECTION).find({}))).map((j) => j.data?.instanceId));
+      const unsettled = (await all(deliveryDocs.find({ status: { $in: ['queued', 'sending'] } }))).map((d) => `${d.channel} ${d.status} ${d.attempts}`);
+      console.log(`      left waiting: ${waiting.length} (${waiting.filter((i) => !jobs.has(i._id)).length} without a timer); unsettled deliveries: ${JSON.stringify([...countBy(unsettled)])}`);
+      throw err;
+    }
     let seen = '';
     await eventually(
       async () => {
