@@ -15,7 +15,7 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COLLECTIONS, COMPLETED_REASON, MongoStore, signWebhook, type Delivery, type JourneyInstance, type Store } from '../../lib/index.js';
+import { COLLECTIONS, COMPLETED_REASON, MongoStore, WAIT_JOB, signWebhook, type Delivery, type JourneyInstance, type Store } from '../../lib/index.js';
 import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
 import { mulberry32 } from '../support/random.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
@@ -188,15 +188,18 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
     fed = await feeding;
     console.log(`      killed at ${kills.join('; ')}; every event answered 2xx at ${seconds()}`);
 
-    // Settled: no wait left to fire and no delivery left to send or to settle as unknown (the
-    // sweep does that once the dead attempt's lease has run out); then nothing moves for 5 s.
+    // Settled: no wait timer left to fire and no delivery left to send or to settle as unknown
+    // (the sweep does that once the dead attempt's lease has run out); then nothing moves for
+    // 5 s. A waiting instance whose timer a kill kept from being saved never fires: it is
+    // left for the stranded-instance check below, not waited for.
+    const timers = store.collection<Doc & { name: string }>(AGENDA_COLLECTION);
     const moving = async () =>
-      (await instanceDocs.count({ status: 'waiting' })) + (await deliveryDocs.count({ status: { $in: ['queued', 'sending'] } }));
+      (await timers.count({ name: WAIT_JOB })) + (await deliveryDocs.count({ status: { $in: ['queued', 'sending'] } }));
     try {
       await eventually(async () => ((await moving()) === 0 ? true : undefined), 240_000, 'every wait fired and every delivery settled');
     } catch (err) {
       const waiting = await all(instanceDocs.find({ status: 'waiting' }));
-      const jobs = new Set((await all(store.collection<Doc & { data?: { instanceId?: string } }>(AGENDA_COLLECTION).find({}))).map((j) => j.data?.instanceId));
+      const jobs = new Set((await all(store.collection<Doc & { data?: { instanceId?: string } }>(AGENDA_COLLECTION).find({ name: WAIT_JOB }))).map((j) => j.data?.instanceId));
       const unsettled = (await all(deliveryDocs.find({ status: { $in: ['queued', 'sending'] } }))).map((d) => `${d.channel} ${d.status} ${d.attempts}`);
       console.log(`      left waiting: ${waiting.length} (${waiting.filter((i) => !jobs.has(i._id)).length} without a timer); unsettled deliveries: ${JSON.stringify([...countBy(unsettled)])}`);
       throw err;
@@ -215,11 +218,11 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
     instances = await all(instanceDocs.find({ journey: JOURNEY }));
     deliveries = await all(deliveryDocs.find({}));
     const unknown = deliveries.filter((d) => d.reason === 'unknown-outcome').map((d) => d.channel);
-    const stranded = countBy(instances.filter((i) => i.status === 'active').map((i) => i.path.map((s) => s.node).join(' > ')));
+    const stranded = countBy(instances.filter((i) => i.status === 'active' || i.status === 'waiting').map((i) => `${i.status} after ${i.path.map((s) => s.node).join(' > ')}`));
     console.log(
       `      settled at ${seconds()}: ${fed.filter((f) => f.calls > 1).length} events sent again after a kill ` +
         `(${fed.filter((f) => f.duplicate).length} answered as duplicates); ${smtp.received.length} emails, ${twilio.accepted.length} SMS; ` +
-        `unknown-outcome: ${JSON.stringify([...countBy(unknown)])}; left active after: ${JSON.stringify([...stranded])}`,
+        `unknown-outcome: ${JSON.stringify([...countBy(unknown)])}; stranded: ${JSON.stringify([...stranded])}`,
     );
   });
 
@@ -250,7 +253,9 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
 
   // Fails today: a msg travelling between nodes when the process dies is lost with it, and
   // nothing carries its instance on (nodes/journey-store/journey-store.ts says as much on
-  // close). Un-skip once stranded instances are resumed from their last durable point.
+  // close); and a kill between parking an instance and saving its timer
+  // (lib/journeys/waits.ts, Waits.wait) leaves it waiting for ever. Un-skip once stranded
+  // instances are resumed from their last durable point.
   it.skip('takes every instance to the end of the flow, with one email and one SMS each', () => {
     expect(instances.filter((i) => i.status !== 'completed' || i.endReason !== COMPLETED_REASON).map((i) => i.path.map((s) => s.node).join(' > ')), 'not completed').to.deep.equal([]);
     const sentTo = (channel: string) => new Set(deliveries.filter((d) => d.channel === channel).map((d) => d.profileId));
