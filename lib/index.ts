@@ -5,7 +5,7 @@ export { acquireStore, openStore, type StoreConfig, type StoreLease } from './st
 export { EmbeddedStore } from './store/embedded/index.js';
 export { MongoStore } from './store/mongodb/index.js';
 export { checkEvent, checkEventName, type JourneyEvent } from './events/event.js';
-export { ingestEvent, type IngestResult, type EventDoc } from './events/ingest.js';
+export { finishEvent, ingestEvent, type IngestResult, type EventDoc } from './events/ingest.js';
 export { checkIdentities, identityKey, type Identities } from './profiles/identities.js';
 export type { Profile, IdentityDoc, ConsentEntry, ConsentStatus, EventAggregate } from './profiles/profile.js';
 export { RECENT_EVENT_TIMES } from './profiles/profile.js';
@@ -24,7 +24,7 @@ export { stitchProfiles, unifyProfiles, chooseSurvivor, type Unified } from './p
 export { recordMilestone, countMilestones, type Milestone, type MilestoneCount } from './track/milestones.js';
 export { checkObject, keyProblem, DEFAULT_LIMITS, type DocumentLimits, type JsonObject, type JsonValue } from './validate/document.js';
 export type { Checked, RejectCode } from './validate/result.js';
-export { enrol, enrolMany, gateId, type Enrolment, type ReentryPolicy } from './journeys/enrol.js';
+export { derivedInstanceId, enrol, enrolMany, gateId, type Enrolment, type ReentryPolicy } from './journeys/enrol.js';
 export {
   completeInstances,
   COMPLETED_REASON,

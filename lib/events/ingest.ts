@@ -5,7 +5,9 @@
  * before anything else, so a duplicate is refused at once. If a process dies after the
  * claim but before the event was fully applied, the claim stays `received`; a retry after
  * the lease has run out takes it over and finishes the work, and the profile's own guard
- * (recentMessageIds) keeps the count from being applied twice.
+ * (recentMessageIds) keeps the count from being applied twice. A retry while the claim is
+ * held is told the event is in progress, not that it is a duplicate: a sender that took
+ * "duplicate" for "done" would never send again an event whose first taker died.
  */
 import { resolveProfile } from '../profiles/resolve.js';
 import { countEvent } from '../profiles/aggregates.js';
@@ -31,6 +33,11 @@ export interface IngestOptions {
   limits?: DocumentLimits;
   /** How long a half-processed event is left to its first taker before a retry may finish it. */
   leaseMs?: number;
+  /**
+   * The caller has work of its own to do for the event (enrolling the profile): the claim
+   * is held until it calls `finishEvent`, so a retry after a crash in that work redoes it.
+   */
+  keepClaim?: boolean;
 }
 
 const DEFAULT_LEASE_MS = 30_000;
@@ -40,24 +47,30 @@ export async function ingestEvent(store: Store, input: unknown, options: IngestO
   const checked = checkEvent(input, now, options.limits ?? DEFAULT_LIMITS);
   if (!checked.ok) return { status: 'rejected', code: checked.code, reason: checked.reason };
   const event = checked.value;
-  const claimed = await claimMessage(store, event, now, options.leaseMs ?? DEFAULT_LEASE_MS);
-  if (!claimed) {
+  const claim = await claimMessage(store, event, now, options.leaseMs ?? DEFAULT_LEASE_MS);
+  if (claim === 'duplicate') {
     return { status: 'rejected', code: 'DUPLICATE', reason: `messageId ${JSON.stringify(event.messageId)} was already received` };
+  }
+  if (claim === 'in-progress') {
+    return { status: 'rejected', code: 'IN_PROGRESS', reason: `messageId ${JSON.stringify(event.messageId)} is being processed; try again later` };
   }
   const { profile: resolved, created, others } = await resolveProfile(store, event.identities, now);
   const profile = (await countEvent(store, resolved._id, event, now)) ?? resolved;
-  await store
-    .collection<EventDoc>(COLLECTIONS.events)
-    .updateOne({ _id: event.messageId }, { $set: { status: 'processed', profileId: profile._id } });
+  if (!options.keepClaim) await finishEvent(store, event.messageId, profile._id);
   return { status: 'accepted', event, profile, created, linked: others };
 }
 
-async function claimMessage(store: Store, event: JourneyEvent, now: Date, leaseMs: number): Promise<boolean> {
+/** Marks an ingested event done: from now on its messageId is a duplicate. */
+export async function finishEvent(store: Store, messageId: string, profileId: string): Promise<void> {
+  await store.collection<EventDoc>(COLLECTIONS.events).updateOne({ _id: messageId }, { $set: { status: 'processed', profileId } });
+}
+
+async function claimMessage(store: Store, event: JourneyEvent, now: Date, leaseMs: number): Promise<'claimed' | 'duplicate' | 'in-progress'> {
   const events = store.collection<EventDoc>(COLLECTIONS.events);
   const { messageId, ...rest } = event;
   try {
     await events.insertOne({ _id: messageId, ...rest, status: 'received', leaseUntil: new Date(now.getTime() + leaseMs) });
-    return true;
+    return 'claimed';
   } catch (err) {
     if (!(err instanceof DuplicateKeyError)) throw err;
   }
@@ -65,7 +78,9 @@ async function claimMessage(store: Store, event: JourneyEvent, now: Date, leaseM
     { _id: messageId, status: 'received', leaseUntil: { $lt: now } },
     { $set: { leaseUntil: new Date(now.getTime() + leaseMs) } },
   );
-  return takeover.modified === 1;
+  if (takeover.modified === 1) return 'claimed';
+  const held = await events.findOne({ _id: messageId });
+  return held?.status === 'received' ? 'in-progress' : 'duplicate';
 }
 
 /**

@@ -5,7 +5,7 @@
  * (a crash between the two writes, noticed after a grace period), is taken over rather
  * than blocking for ever.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import { DuplicateKeyError, type Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import { isLive, type EntryGate, type JourneyInstance } from './instance.js';
@@ -22,6 +22,15 @@ export type Enrolment =
   | { status: 'refused'; code: 'NOT_REENTRANT'; reason: string };
 
 export const gateId = (journey: string, profileId: string): string => `${journey}|${profileId}`;
+
+/**
+ * An instance id derived from what is being done (an audience run and a profile, a journey
+ * and an event's messageId), UUID-shaped: a repeat after a crash names the same instance.
+ */
+export function derivedInstanceId(...parts: string[]): string {
+  const hex = createHash('sha256').update(parts.join('|')).digest('hex');
+  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
+}
 
 export async function enrol(
   store: Store,

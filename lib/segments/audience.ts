@@ -11,9 +11,9 @@
  * runs. A lease names the process running it; another process (or the same one after a
  * restart) takes over once the lease has lapsed.
  */
-import { createHash, randomUUID } from 'node:crypto';
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { enrolMany, type Enrolment, type ReentryPolicy } from '../journeys/enrol.js';
+import { derivedInstanceId, enrolMany, type Enrolment, type ReentryPolicy } from '../journeys/enrol.js';
 import type { JourneyInstance } from '../journeys/instance.js';
 import type { Profile } from '../profiles/profile.js';
 import { DuplicateKeyError, type Collection, type Doc, type Filter, type Store } from '../store/port.js';
@@ -104,10 +104,7 @@ export const runSummary = (run: AudienceRunDoc): RunSummary => ({
 });
 
 /** The instance a run gives a profile: the same on every attempt of the same run. */
-export function runInstanceId(runId: string, profileId: string): string {
-  const hex = createHash('sha256').update(`${runId}|${profileId}`).digest('hex');
-  return `${hex.slice(0, 8)}-${hex.slice(8, 12)}-${hex.slice(12, 16)}-${hex.slice(16, 20)}-${hex.slice(20, 32)}`;
-}
+export const runInstanceId = (runId: string, profileId: string): string => derivedInstanceId(runId, profileId);
 
 /** An owner name for this process and node instance, readable in the store. */
 export const ownerName = (): string => `${hostname()}:${process.pid}:${randomUUID().slice(0, 8)}`;

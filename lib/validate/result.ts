@@ -14,7 +14,9 @@ export type RejectCode =
   | 'BAD_MESSAGE_ID'
   | 'BAD_TRAIT'
   | 'BAD_RULE'
-  | 'DUPLICATE';
+  | 'DUPLICATE'
+  /** The same messageId is being processed (or its taker died and its lease has not run out yet). */
+  | 'IN_PROGRESS';
 
 export const accept = <T>(value: T): Checked<T> => ({ ok: true, value });
 export const reject = <T>(code: RejectCode, reason: string): Checked<T> => ({ ok: false, code, reason });

@@ -10,7 +10,7 @@
  * of journey msgs in flight in the runtime, an event is refused before anything is stored,
  * and a webhook sender is told to come back (503, Retry-After).
  */
-import { enrol, ingestEvent } from '../../lib/index.js';
+import { derivedInstanceId, enrol, finishEvent, ingestEvent } from '../../lib/index.js';
 import { defineJourney, nameList, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
 import { inFlight } from '../shared/completion.js';
 import { journeys } from '../shared/journeys.js';
@@ -89,12 +89,14 @@ export = function (RED: NodeAPI): void {
 
       const ingest = async (msg: NodeMessageInFlow, send: Send): Promise<Outcome> => {
         const store = await user.store();
-        const result = await ingestEvent(store, util.getMessageProperty(msg, property));
+        // The claim on the messageId is held until the event's journey work is done: a retry
+        // after a crash in that work does it again rather than being told it is a duplicate.
+        const result = await ingestEvent(store, util.getMessageProperty(msg, property), { keepClaim: true });
         if (result.status === 'rejected') {
           user.badge.bump('rejected');
           msg.error = { code: result.code, message: result.reason, source: { id: node.id, type: 'event-in' } };
-          // A duplicate is the idempotency working as meant, not a fault: only bad input is an error.
-          if (result.code !== 'DUPLICATE') node.error(RED._('event-in.errors.rejected', { reason: result.reason }), msg);
+          // A duplicate or a retry of an event in progress is the idempotency working as meant, not a fault: only bad input is an error.
+          if (result.code !== 'DUPLICATE' && result.code !== 'IN_PROGRESS') node.error(RED._('event-in.errors.rejected', { reason: result.reason }), msg);
           send([null, msg]);
           return { entered: false, code: result.code, message: result.reason };
         }
@@ -113,7 +115,9 @@ export = function (RED: NodeAPI): void {
           properties: event.properties,
           timestamp: event.timestamp.toISOString(),
         });
+        const finish = () => finishEvent(store, event.messageId, profile._id);
         if (!journey) {
+          await finish();
           user.badge.bump('accepted');
           send([msg, null]);
           return { entered: false, profileId: profile._id };
@@ -126,10 +130,19 @@ export = function (RED: NodeAPI): void {
         };
         if (trigger.length > 0 && !trigger.includes(event.name)) {
           // Recorded on the profile and applied to exits and goals; it starts nothing.
+          await finish();
           user.badge.bump('recorded');
           return notEntered('NOT_A_TRIGGER', `event ${event.name} does not start journey ${journey}`);
         }
-        const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id });
+        // Named by the event, so a retry that redoes the enrolment finds the instance it made.
+        const instanceId = derivedInstanceId('event', journey, event.messageId);
+        const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id, instanceId });
+        await finish();
+        if (enrolment.status === 'entered' && enrolment.again && !(enrolment.instance.status === 'active' && enrolment.instance.path.length <= 1)) {
+          // Entered by an earlier attempt and carried on from there: this event has done its work.
+          user.badge.bump('rejected');
+          return notEntered('DUPLICATE', `messageId ${JSON.stringify(event.messageId)} was already received`);
+        }
         if (enrolment.status === 'refused') {
           user.badge.bump('rejected');
           return notEntered(enrolment.code, enrolment.reason);
@@ -171,12 +184,13 @@ export = function (RED: NodeAPI): void {
   registerWebhookRoute(RED);
 };
 
-/** A webhook's answer: 202 when the event was taken (entered or only recorded), 200 for a duplicate, 400 for an invalid one. */
+/** A webhook's answer: 202 when the event was taken (entered or only recorded), 200 for a duplicate, 503 (try again) while the same messageId is in progress, 400 for an invalid one. */
 function answer(outcome: Outcome): HookOutcome {
   const base = { entered: outcome.entered, ...(outcome.profileId ? { profileId: outcome.profileId } : {}) };
   if (outcome.code === 'DUPLICATE') return { status: 200, body: { accepted: false, duplicate: true } };
-  if (outcome.code === 'BUSY') {
-    return { status: 503, headers: { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) }, body: { accepted: false, error: { code: 'BUSY', message: outcome.message } } };
+  // Both mean: nothing was decided, send the same event again after a moment.
+  if (outcome.code === 'BUSY' || outcome.code === 'IN_PROGRESS') {
+    return { status: 503, headers: { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) }, body: { accepted: false, error: { code: outcome.code, message: outcome.message } } };
   }
   if (outcome.code && INVALID.has(outcome.code)) return { status: 400, body: { accepted: false, error: { code: outcome.code, message: outcome.message } } };
   return { status: 202, body: { accepted: true, ...base, ...(outcome.code ? { reason: outcome.code } : {}) } };

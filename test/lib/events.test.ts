@@ -3,6 +3,7 @@ import { expect } from 'chai';
 import {
   COLLECTIONS,
   checkEvent,
+  finishEvent,
   ingestEvent,
   RECENT_EVENT_TIMES,
   type EventDoc,
@@ -131,11 +132,27 @@ describe('event ingestion', () => {
       if (retry.status !== 'accepted') return;
       expect(retry.profile._id).to.equal(first.profile._id);
       expect(retry.profile.aggregates.signed_up?.count).to.equal(1);
-      // While the lease runs, a concurrent retry is still a duplicate.
+      // While the lease runs, a concurrent retry is told to come back: it is not done yet.
       await ctx.store
         .collection<EventDoc>(COLLECTIONS.events)
         .updateOne({ _id: 'm-1' }, { $set: { status: 'received', leaseUntil: new Date(now.getTime() + 60_000) } });
-      expect(rejectedCode(await ingestEvent(ctx.store, signUp(), { now }))).to.equal('DUPLICATE');
+      expect(rejectedCode(await ingestEvent(ctx.store, signUp(), { now }))).to.equal('IN_PROGRESS');
+    });
+
+    it("holds the claim for the caller's own work: a retry after a crash in it is not a duplicate", async () => {
+      // An event-in took the event, then the process died before it had enrolled the profile.
+      const first = await ingestEvent(ctx.store, signUp(), { now, keepClaim: true, leaseMs: 30_000 });
+      if (first.status !== 'accepted') throw new Error('setup failed');
+      expect(await ctx.store.collection<EventDoc>(COLLECTIONS.events).findOne({ _id: 'm-1' })).to.include({ status: 'received' });
+      // A webhook sender retries at once: try again later, not "already received".
+      expect(rejectedCode(await ingestEvent(ctx.store, signUp(), { now: new Date(now.getTime() + 5_000), keepClaim: true }))).to.equal('IN_PROGRESS');
+      // Once the dead taker's lease has run out, the retry takes the event over, counted once.
+      const retry = await ingestEvent(ctx.store, signUp(), { now: new Date(now.getTime() + 31_000), keepClaim: true });
+      expect(retry.status).to.equal('accepted');
+      if (retry.status !== 'accepted') return;
+      expect(retry.profile.aggregates.signed_up?.count).to.equal(1);
+      await finishEvent(ctx.store, 'm-1', retry.profile._id);
+      expect(rejectedCode(await ingestEvent(ctx.store, signUp(), { now: new Date(now.getTime() + 120_000) }))).to.equal('DUPLICATE');
     });
 
     it('finds the same profile by any normalised form of its identities', async () => {

@@ -1,4 +1,4 @@
-/** A small seeded generator (mulberry32), so that a run draws the same values every time. */
+/** A small seeded generator: a run that found something can be repeated with its seed. */
 export function mulberry32(seed: number): () => number {
   let a = seed;
   return () => {
