@@ -24,6 +24,9 @@ export interface JourneyInstance extends Doc {
   snapshot?: JsonObject;
   waitingAt?: string;
   waitingFor?: string | null;
+  /** While waiting: when its timer falls due; `timerPending` until the timer is saved. */
+  waitUntil?: Date;
+  timerPending?: boolean;
   /** The split node whose holdout took the instance out of the journey (its control group). */
   heldOutAt?: string;
   enteredAt: Date;

@@ -44,7 +44,7 @@ export async function endInstance(
     .collection<JourneyInstance>(COLLECTIONS.instances)
     .findOneAndUpdate(
       { _id: instanceId, status: { $in: [...from] } },
-      { $set: { status, endReason: reason, endedAt: at, updatedAt: at }, $unset: { snapshot: '' } },
+      { $set: { status, endReason: reason, endedAt: at, updatedAt: at }, $unset: { snapshot: '', waitUntil: '', timerPending: '' } },
       { returnDocument: 'after' },
     );
   if (ended) await releaseGate(store, ended);

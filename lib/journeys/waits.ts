@@ -4,6 +4,11 @@
  * it waits for, an exit — goes through `resume` or `endInstance`, conditional writes of
  * which exactly one wins, so a wait ends once even when a timer and an event race or when
  * several processes run the same flow.
+ *
+ * Parking the instance and saving its job are two writes. The instance is parked first (a
+ * job saved first could fall due and find nothing waiting yet) and marked `timerPending`
+ * until its job is saved; a process that dies in between leaves the mark, and
+ * `recoverTimers` saves the job it did not (a save is idempotent: unique, insert-only).
  */
 import type { Agenda, Job } from 'agenda' with { 'resolution-mode': 'import' };
 import type { Store } from '../store/port.js';
@@ -76,17 +81,42 @@ export class Waits {
           snapshot: request.snapshot,
           waitingAt: request.node,
           waitingFor: request.forEvent ?? null,
+          waitUntil: request.until,
+          timerPending: true,
           updatedAt: new Date(),
         },
       },
     );
     if (parked.modified !== 1) return false;
-    await this.agenda
-      .create<WaitJobData>(WAIT_JOB, jobData(request.instanceId, request.node))
-      .unique({ 'data.instanceId': request.instanceId, 'data.node': request.node }, { insertOnly: true })
-      .schedule(request.until)
-      .save();
+    await this.saveTimer(request.instanceId, request.node, request.until);
     return true;
+  }
+
+  private async saveTimer(instanceId: string, node: string, until: Date): Promise<void> {
+    await this.agenda
+      .create<WaitJobData>(WAIT_JOB, jobData(instanceId, node))
+      .unique({ 'data.instanceId': instanceId, 'data.node': node }, { insertOnly: true })
+      .schedule(until)
+      .save();
+    await this.store.collection<JourneyInstance>(COLLECTIONS.instances).updateOne({ _id: instanceId, timerPending: true }, { $unset: { timerPending: '' } });
+  }
+
+  /**
+   * Saves the timers of waits parked at least `olderThanMs` ago whose job was never saved
+   * (their process died between the two writes); returns how many.
+   */
+  async recoverTimers(olderThanMs = 30_000, now = new Date()): Promise<number> {
+    const stuck: JourneyInstance[] = [];
+    for await (const doc of this.store
+      .collection<JourneyInstance>(COLLECTIONS.instances)
+      .find({ timerPending: true, status: 'waiting', updatedAt: { $lt: new Date(now.getTime() - olderThanMs) } })) {
+      stuck.push(doc);
+    }
+    for (const doc of stuck) {
+      // A parked wait always has both; a document without them was not parked by this code.
+      if (doc.waitingAt && doc.waitUntil) await this.saveTimer(doc._id, doc.waitingAt, doc.waitUntil);
+    }
+    return stuck.length;
   }
 
   /** An event arrived for a profile: resumes the instances waiting for it. */
@@ -136,7 +166,7 @@ export class Waits {
       { _id: instanceId, status: 'waiting', waitingAt: node },
       {
         $set: { status: 'active', updatedAt: at },
-        $unset: { snapshot: '', waitingAt: '', waitingFor: '' },
+        $unset: { snapshot: '', waitingAt: '', waitingFor: '', waitUntil: '', timerPending: '' },
         ...(handler ? { $push: { path: { node, at } } } : {}),
       },
       { returnDocument: 'before' },
@@ -148,7 +178,7 @@ export class Waits {
       await endInstance(this.store, instanceId, 'exited', `wait node ${node} is no longer in the flow`, at);
       return false;
     }
-    const { snapshot: _snapshot, waitingAt: _at, waitingFor: _for, ...rest } = before;
+    const { snapshot: _snapshot, waitingAt: _at, waitingFor: _for, waitUntil: _until, timerPending: _pending, ...rest } = before;
     const instance: JourneyInstance = { ...rest, status: 'active', updatedAt: at, path: [...before.path, { node, at }] };
     await handler({ instance, snapshot: before.snapshot ?? {}, outcome, ...(event ? { event } : {}) });
     return true;

@@ -48,6 +48,8 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { profileId: 1, status: 1, journey: 1 }, name: 'profile_status_journey' },
     { key: { journey: 1, status: 1 }, name: 'journey_status' },
     { key: { waitingAt: 1, status: 1 }, name: 'waiting_at' },
+    // Waits whose timer a dead process never saved (Waits.recoverTimers); the mark is gone a moment after parking.
+    { key: { timerPending: 1 }, name: 'timer_pending' },
   ],
   journeyEntryGates: [],
   // One document per segment node, its current or last run: found by _id only.

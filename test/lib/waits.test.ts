@@ -131,5 +131,38 @@ describe('waits', function () {
       await sleep(300);
       expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'kept' }]);
     });
+
+    it('saves the timer of a wait whose process died after parking it, and fires it once', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      const instance = await newInstance();
+      const until = soon(300);
+      // What wait() leaves when its process dies between its two writes: parked, no job.
+      await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).updateOne(
+        { _id: instance._id },
+        { $set: { status: 'waiting', snapshot: { payload: 'parked' }, waitingAt: 'w1', waitingFor: null, waitUntil: until, timerPending: true, updatedAt: new Date(Date.now() - 60_000) } },
+      );
+      expect(await waits.recoverTimers(30_000), 'recovered').to.equal(1);
+      expect(await waits.recoverTimers(30_000), 'recovered again').to.equal(0);
+      await eventually(() => (resumed.length ? resumed : undefined), 5000, 'the recovered wait');
+      await sleep(300);
+      expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'parked' }]);
+      const after = await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: instance._id });
+      expect(after).to.not.have.any.keys('timerPending', 'waitUntil');
+    });
+
+    it('leaves alone a wait parked a moment ago, and one whose timer was saved', async () => {
+      const waits = await waitsRecording([]);
+      const fresh = await newInstance('p1');
+      const saved = await newInstance('p2');
+      await waits.wait({ instanceId: saved._id, node: 'w1', snapshot: {}, until: soon(60_000) });
+      await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).updateOne(
+        { _id: fresh._id },
+        { $set: { status: 'waiting', waitingAt: 'w1', waitUntil: soon(60_000), timerPending: true, updatedAt: new Date() } },
+      );
+      expect(await waits.recoverTimers(30_000)).to.equal(0);
+      const stored = await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: saved._id });
+      expect(stored).to.include({ status: 'waiting' }).and.not.have.property('timerPending');
+    });
   });
 });
