@@ -23,6 +23,7 @@ export const COLLECTIONS = {
   settings: 'settings',
   nodeCounters: 'nodeCounters',
   deliveryCounters: 'deliveryCounters',
+  processes: 'journeyProcesses',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -48,6 +49,8 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { profileId: 1, status: 1, journey: 1 }, name: 'profile_status_journey' },
     { key: { journey: 1, status: 1 }, name: 'journey_status' },
     { key: { waitingAt: 1, status: 1 }, name: 'waiting_at' },
+    // A dead process's msgs, to take over.
+    { key: { 'resume.owner': 1, status: 1 }, name: 'resume_owner' },
   ],
   journeyEntryGates: [],
   // One document per segment node, its current or last run: found by _id only.
@@ -68,4 +71,6 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
   nodeCounters: [],
   // Per journey, channel and send node: what reports show of its deliveries.
   deliveryCounters: [{ key: { journey: 1 }, name: 'journey' }],
+  // One heartbeat per running journey-store (by _id); the few stale ones are found by age.
+  journeyProcesses: [{ key: { seenAt: 1 }, name: 'seen_at' }],
 };

@@ -8,6 +8,7 @@
 import { enrol, ingestEvent } from '../../lib/index.js';
 import { defineJourney, nameList, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
 import { journeys } from '../shared/journeys.js';
+import { markPointed } from '../shared/resume.js';
 import { redUtil, registerNode, type NodeAPI, type NodeDef, type Node, type NodeMessage, type NodeMessageInFlow, type Send } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 import { registerHook, registerWebhookRoute, type HookOutcome } from './webhook-route.js';
@@ -92,13 +93,16 @@ export = function (RED: NodeAPI): void {
           user.badge.bump('recorded');
           return notEntered('NOT_A_TRIGGER', `event ${event.name} does not start journey ${journey}`);
         }
-        const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id });
+        // The point goes in with the instance: no live instance is ever without one.
+        const resume = await user.config.resumePoint(node.id, 0, msg);
+        const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id, resume });
         if (enrolment.status === 'refused') {
           user.badge.bump('rejected');
           return notEntered(enrolment.code, enrolment.reason);
         }
         user.badge.bump('accepted');
         msg.journey = { name: journey, instanceId: enrolment.instance._id };
+        markPointed(msg);
         user.config.followInstance(enrolment.instance._id);
         send([msg, null]);
         return { entered: true, profileId: profile._id };
