@@ -30,31 +30,50 @@ const instanceOf = (msg: NodeMessage): string | null => {
   return typeof id === 'string' ? id : null;
 };
 
+/** Per journey node, the last of its sends still waiting for points: later sends wait for it too. */
+const pending = new Map<string, Promise<void>>();
+
 /**
  * Adds the hook, once per runtime. A node sends one msg per instance at a time, so one
  * point per instance and send; a failed write is reported and the msg goes on without it.
+ * The writes run side by side, but a node's sends are still delivered in the order it made
+ * them (an audience run's summary after its msgs), whether they carry an instance or not.
  */
 export function installResumeHook(RED: NodeAPI): void {
   const hooks = RED.hooks as NodeAPI['hooks'] | undefined;
   if (!hooks) return; // completion says so already: without hooks nothing here works
   hooks.remove(`*.${LABEL}`);
   hooks.add(`onSend.${LABEL}`, (events: SendEvent[]) => {
-    let writes: Array<Promise<void>> | null = null;
+    const source = events[0]?.source;
+    if (!source || !pointWriters.has(source.id)) return undefined;
+    const waits: Array<Promise<void>> = [];
+    const before = pending.get(source.id);
+    if (before) waits.push(before);
     const done = new Set<string>();
-    for (const { msg, source } of events) {
-      const write = pointWriters.get(source.id);
+    const releases: Array<() => void> = [];
+    for (const { msg, source: from } of events) {
+      const write = pointWriters.get(from.id);
       const instanceId = write ? instanceOf(msg) : null;
       if (!write || !instanceId || done.has(instanceId) || pointed.has(msg)) continue;
       done.add(instanceId);
-      // Routing waits for the write; the instance must not complete meanwhile.
-      const release = inFlight.hold(instanceId);
-      const written = write(source.id, source.port, instanceId, msg)
-        .catch((err: Error) => source.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })))
-        .finally(release);
-      (writes ??= []).push(written);
+      // Routing waits for the write (and the node's earlier sends); the instance must not complete meanwhile.
+      releases.push(inFlight.hold(instanceId));
+      waits.push(
+        write(from.id, from.port, instanceId, msg).catch((err: Error) =>
+          from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
+        ),
+      );
     }
-    // Sends outside any journey are not delayed by even a turn.
-    return writes ? Promise.all(writes).then(() => undefined) : undefined;
+    // Sends outside any journey, with nothing before them, are not delayed by even a turn.
+    if (waits.length === 0) return undefined;
+    const sent = Promise.all(waits).then(() => undefined);
+    pending.set(source.id, sent);
+    // Registered before the runtime's own continuation, so a copy is let go just before it is routed (and counted).
+    void sent.then(() => {
+      for (const release of releases) release();
+      if (pending.get(source.id) === sent) pending.delete(source.id);
+    });
+    return sent;
   });
 }
 
