@@ -31,6 +31,10 @@ export interface Liveness {
   deadAfterMs: number;
 }
 
+/** Why a taken-over instance could not go on (kept on the instance, in English as other end reasons are). */
+export const resumeNodeGone = (node: string): string => `its msg was lost with a stopped process, and node ${node} it left from is no longer in the flow`;
+export const NO_RESUME_POINT = 'its msg was lost with a stopped process before a journey node had sent it';
+
 export const DEFAULT_LIVENESS: Liveness = { heartbeatMs: 10_000, deadAfterMs: 30_000 };
 
 /** Records where the instance's msg left; only while the instance is active (a waiting or ended one has no msg travelling). */

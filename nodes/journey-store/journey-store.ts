@@ -96,6 +96,8 @@ export = function (RED: NodeAPI): void {
         const agenda = await createAgenda(store, { name: `node-red:${process.pid}` });
         const created = new Waits(store, agenda, owner);
         for (const [id, handler] of resumeHandlers) created.register(id, handler);
+        // A resumed wait names this process as its carrier: alive before the first can fire.
+        await isAlive();
         await agenda.start();
         running = created;
         return { waits: created, agenda };

@@ -4,7 +4,17 @@
  * again from the node and output it last left, marked `msg.journey.resumed`, so the nodes
  * after it give the outcome they gave the first time rather than acting twice.
  */
-import { claimStranded, deadOwners, endInstance, forgetOwner, type JourneyInstance, type Liveness, type Store } from '../../lib/index.js';
+import {
+  claimStranded,
+  deadOwners,
+  endInstance,
+  forgetOwner,
+  NO_RESUME_POINT,
+  resumeNodeGone,
+  type JourneyInstance,
+  type Liveness,
+  type Store,
+} from '../../lib/index.js';
 import { resumedMessage } from './hold.js';
 import { onPort, pointWriters } from './resume.js';
 import type { NodeAPI } from './red.js';
@@ -37,10 +47,10 @@ const claim = (carrier: Carrier, from: string) => claimStranded(carrier.store, f
 async function resendFromPoint(RED: NodeAPI, carrier: Carrier, instance: JourneyInstance): Promise<boolean> {
   const point = instance.resume;
   const exit = (reason: string) => endInstance(carrier.store, instance._id, 'exited', reason, new Date()).then(() => false);
-  if (!point?.node || !point.snapshot) return exit(RED._('journey-store.errors.resume-no-point'));
+  if (!point?.node || !point.snapshot) return exit(NO_RESUME_POINT);
   // Only a journey node still deployed: another node with that id would not be the one the msg left.
   const from = pointWriters.has(point.node) ? RED.nodes.getNode(point.node) : null;
-  if (!from) return exit(RED._('journey-store.errors.resume-node-gone', { node: point.node }));
+  if (!from) return exit(resumeNodeGone(point.node));
   const msg = await resumedMessage(RED, carrier.store, instance, point.snapshot);
   msg.journey = { ...(msg.journey as object), resumed: true };
   carrier.followInstance(instance._id);
