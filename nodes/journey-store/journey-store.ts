@@ -191,7 +191,7 @@ export = function (RED: NodeAPI): void {
       clearInterval(heartbeats);
       clearInterval(resumeTimer);
       RED.events.removeListener('flows:started', onFlowsStarted);
-      // Msgs still travelling when the flows stop are dropped by the runtime; their instances stay active.
+      // Msgs still travelling when the flows stop are dropped by the runtime; they are taken over from their points (below).
       inFlight.forgetOwner(node.id);
       let timer: NodeJS.Timeout | undefined;
       const waitForUsers =
