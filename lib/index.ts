@@ -52,6 +52,19 @@ export {
   type SplitMode,
 } from './journeys/split.js';
 export { InFlight } from './journeys/in-flight.js';
+export {
+  claimStranded,
+  deadOwners,
+  DEFAULT_LIVENESS,
+  forgetOwner,
+  heartbeat,
+  NO_RESUME_POINT,
+  recordResumePoint,
+  resumeNodeGone,
+  type Liveness,
+  type ProcessDoc,
+  type ResumePoint,
+} from './journeys/resume-points.js';
 export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } from './journeys/instance.js';
 export { createAgenda, type SchedulerOptions } from './scheduler/index.js';
 export { DEFAULT_ATTRIBUTION_MS, JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';

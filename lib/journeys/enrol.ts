@@ -9,6 +9,7 @@ import { createHash, randomUUID } from 'node:crypto';
 import { DuplicateKeyError, type Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import { isLive, type EntryGate, type JourneyInstance } from './instance.js';
+import type { ResumePoint } from './resume-points.js';
 
 export type ReentryPolicy =
   | { mode: 'always' }
@@ -46,6 +47,8 @@ export async function enrol(
      * finds its own gate claim and instance instead of entering the profile twice.
      */
     instanceId?: string;
+    /** Where the entering msg leaves: written with the instance, so no live instance is ever without one. */
+    resume?: ResumePoint;
   },
 ): Promise<Enrolment> {
   const { journey, profileId, policy, at } = request;
@@ -53,7 +56,7 @@ export async function enrol(
   const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
   const refusal = await claimGate(store, journey, profileId, policy, at, instanceId);
   if (refusal) return { status: 'refused', code: 'NOT_REENTRANT', reason: refusal };
-  const instance = newInstance(journey, profileId, instanceId, at, request.entryNode);
+  const instance = newInstance(journey, profileId, instanceId, at, request.entryNode, request.resume);
   try {
     await instances.insertOne(instance);
   } catch (err) {
@@ -64,7 +67,7 @@ export async function enrol(
   return { status: 'entered', instance };
 }
 
-const newInstance = (journey: string, profileId: string, instanceId: string, at: Date, entryNode?: string): JourneyInstance => ({
+const newInstance = (journey: string, profileId: string, instanceId: string, at: Date, entryNode?: string, resume?: ResumePoint): JourneyInstance => ({
   _id: instanceId,
   journey,
   profileId,
@@ -73,6 +76,7 @@ const newInstance = (journey: string, profileId: string, instanceId: string, at:
   variants: {},
   enteredAt: at,
   updatedAt: at,
+  ...(resume ? { resume } : {}),
 });
 
 /**

@@ -45,6 +45,21 @@ export class InFlight<Owner> {
     entry.copies += 1;
   }
 
+  /**
+   * Counts one copy not yet routed anywhere (a msg whose send waits for a store write), so
+   * the instance cannot settle meanwhile; the returned function lets it go. Let go before
+   * the copy is routed, it is still counted: settling waits a turn.
+   */
+  hold(instanceId: string): () => void {
+    const entry = this.followed.get(instanceId);
+    if (!entry) return () => undefined;
+    entry.copies += 1;
+    return () => {
+      entry.copies -= 1;
+      if (entry.copies === 0) this.scheduleCheck(instanceId, entry);
+    };
+  }
+
   /** `node` takes a copy: one routed to it, or one handed over directly (link and catch nodes). */
   received(instanceId: string, node: string, msgId: string): void {
     const entry = this.followed.get(instanceId);

@@ -1,6 +1,7 @@
 /** A journey instance: one profile's pass through one journey. */
 import type { Doc } from '../store/port.js';
 import type { JsonObject } from '../validate/document.js';
+import type { ResumePoint } from './resume-points.js';
 
 export const LIVE_STATUSES = ['active', 'waiting'] as const;
 export type LiveStatus = (typeof LIVE_STATUSES)[number];
@@ -29,6 +30,8 @@ export interface JourneyInstance extends Doc {
   timerPending?: boolean;
   /** The split node whose holdout took the instance out of the journey (its control group). */
   heldOutAt?: string;
+  /** While active: where its msg last left a journey node, to send it again from there if its process dies. */
+  resume?: ResumePoint;
   enteredAt: Date;
   updatedAt: Date;
   endedAt?: Date;

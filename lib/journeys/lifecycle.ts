@@ -44,7 +44,7 @@ export async function endInstance(
     .collection<JourneyInstance>(COLLECTIONS.instances)
     .findOneAndUpdate(
       { _id: instanceId, status: { $in: [...from] } },
-      { $set: { status, endReason: reason, endedAt: at, updatedAt: at }, $unset: { snapshot: '', waitUntil: '', timerPending: '' } },
+      { $set: { status, endReason: reason, endedAt: at, updatedAt: at }, $unset: { snapshot: '', waitUntil: '', timerPending: '', resume: '' } },
       { returnDocument: 'after' },
     );
   if (ended) await releaseGate(store, ended);
@@ -78,7 +78,7 @@ export async function holdOut(store: Store, instanceId: string, node: string, at
         heldOutAt: node,
         [`variants.${node}`]: HOLDOUT_VARIANT,
       },
-      $unset: { snapshot: '' },
+      $unset: { snapshot: '', resume: '' },
     },
     { returnDocument: 'after' },
   );

@@ -52,9 +52,14 @@ export interface WaitRequest {
 export class Waits {
   private readonly handlers = new Map<string, ResumeHandler>();
 
+  /**
+   * `owner` is the process resuming instances here (see resume-points.ts): a resumed
+   * instance is marked as carried by it, so no other process takes its msg over meanwhile.
+   */
   constructor(
     private readonly store: Store,
     private readonly agenda: Agenda,
+    private readonly owner?: string,
   ) {
     // A fired wait's job has done its work (the instance records the outcome): removing it
     // keeps the jobs collection as large as the number of waits still pending.
@@ -165,7 +170,9 @@ export class Waits {
     const before = await instances.findOneAndUpdate(
       { _id: instanceId, status: 'waiting', waitingAt: node },
       {
-        $set: { status: 'active', updatedAt: at },
+        // The point stays where the msg entered the wait: if this process dies before the
+        // wait node sends it on, it is sent into the wait again (and waits once more).
+        $set: { status: 'active', updatedAt: at, ...(this.owner ? { 'resume.owner': this.owner, 'resume.at': at } : {}) },
         $unset: { snapshot: '', waitingAt: '', waitingFor: '', waitUntil: '', timerPending: '' },
         ...(handler ? { $push: { path: { node, at } } } : {}),
       },

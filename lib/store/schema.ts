@@ -23,6 +23,7 @@ export const COLLECTIONS = {
   settings: 'settings',
   nodeCounters: 'nodeCounters',
   deliveryCounters: 'deliveryCounters',
+  processes: 'journeyProcesses',
 } as const;
 
 export type CollectionName = (typeof COLLECTIONS)[keyof typeof COLLECTIONS];
@@ -50,6 +51,8 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { waitingAt: 1, status: 1 }, name: 'waiting_at' },
     // Waits whose timer a dead process never saved (Waits.recoverTimers); the mark is gone a moment after parking.
     { key: { timerPending: 1 }, name: 'timer_pending' },
+    // A dead process's msgs, to take over.
+    { key: { 'resume.owner': 1, status: 1 }, name: 'resume_owner' },
   ],
   journeyEntryGates: [],
   // One document per segment node, its current or last run: found by _id only.
@@ -70,4 +73,6 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
   nodeCounters: [],
   // Per journey, channel and send node: what reports show of its deliveries.
   deliveryCounters: [{ key: { journey: 1 }, name: 'journey' }],
+  // One heartbeat per running journey-store (by _id); the few stale ones are found by age.
+  journeyProcesses: [{ key: { seenAt: 1 }, name: 'seen_at' }],
 };

@@ -14,6 +14,7 @@ import { derivedInstanceId, enrol, finishEvent, ingestEvent } from '../../lib/in
 import { defineJourney, nameList, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
 import { inFlight } from '../shared/completion.js';
 import { journeys } from '../shared/journeys.js';
+import { markPointed } from '../shared/resume.js';
 import { redUtil, registerNode, type NodeAPI, type NodeDef, type Node, type NodeMessage, type NodeMessageInFlow, type Send } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 import { registerHook, registerWebhookRoute, type HookOutcome } from './webhook-route.js';
@@ -134,12 +135,15 @@ export = function (RED: NodeAPI): void {
           user.badge.bump('recorded');
           return notEntered('NOT_A_TRIGGER', `event ${event.name} does not start journey ${journey}`);
         }
-        // Named by the event, so a retry that redoes the enrolment finds the instance it made.
+        // Named by the event, so a retry that redoes the enrolment finds the instance it made;
+        // the point goes in with the instance: no live instance is ever without one.
         const instanceId = derivedInstanceId('event', journey, event.messageId);
-        const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id, instanceId });
+        const resume = await user.config.resumePoint(node.id, 0, msg);
+        const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id, instanceId, resume });
         await finish();
-        if (enrolment.status === 'entered' && enrolment.again && !(enrolment.instance.status === 'active' && enrolment.instance.path.length <= 1)) {
-          // Entered by an earlier attempt and carried on from there: this event has done its work.
+        if (enrolment.status === 'entered' && enrolment.again) {
+          // Entered by an earlier attempt whose process died: its resume point carries it on
+          // (the journey-store's takeover), so this retry only learns that it is in.
           user.badge.bump('rejected');
           return notEntered('DUPLICATE', `messageId ${JSON.stringify(event.messageId)} was already received`);
         }
@@ -149,6 +153,7 @@ export = function (RED: NodeAPI): void {
         }
         user.badge.bump('accepted');
         msg.journey = { name: journey, instanceId: enrolment.instance._id };
+        markPointed(msg);
         user.config.followInstance(enrolment.instance._id);
         send([msg, null]);
         return { entered: true, profileId: profile._id };

@@ -3,14 +3,32 @@
  * (a journal under the Node-RED user directory), or a MongoDB database whose connection
  * string is kept as a credential.
  */
+import { randomUUID } from 'node:crypto';
 import { isAbsolute, join, resolve } from 'node:path';
 import type { Agenda } from 'agenda' with { 'resolution-mode': 'import' };
-import { acquireStore, completeInstances, CompletionQueue, createAgenda, Waits, type ResumeHandler, type Store, type StoreConfig, type StoreLease } from '../../lib/index.js';
+import {
+  acquireStore,
+  completeInstances,
+  CompletionQueue,
+  createAgenda,
+  DEFAULT_LIVENESS,
+  heartbeat,
+  recordResumePoint,
+  Waits,
+  type ResumeHandler,
+  type ResumePoint,
+  type Store,
+  type StoreConfig,
+  type StoreLease,
+} from '../../lib/index.js';
 import { inFlight, installCompletionHooks } from '../shared/completion.js';
+import { snapshotOf } from '../shared/hold.js';
 import { codedError } from '../shared/input.js';
 import { registerReportsApi } from '../shared/reports-api.js';
+import { installResumeHook, pointWriters, type PointWriter } from '../shared/resume.js';
+import { resumeStranded } from '../shared/resume-stranded.js';
 import type { JourneyStoreConfigNode } from '../shared/store-client.js';
-import { registerNode, type Node, type NodeAPI, type NodeDef } from '../shared/red.js';
+import { registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessageInFlow } from '../shared/red.js';
 
 interface JourneyStoreDef extends NodeDef {
   backend?: 'embedded' | 'mongodb';
@@ -27,9 +45,12 @@ interface Credentials {
 const RETRY_OPEN_MS = 5_000;
 /** How long close waits for users to finish their in-flight messages. */
 const CLOSE_WAIT_MS = 10_000;
+/** How often a store looks for journey msgs that a stopped process was carrying. */
+const RESUME_EVERY_MS = 15_000;
 
 export = function (RED: NodeAPI): void {
   installCompletionHooks(RED);
+  installResumeHook(RED);
   function JourneyStoreNode(this: JourneyStoreConfigNode, def: JourneyStoreDef): void {
     RED.nodes.createNode(this, def);
     const node = this;
@@ -44,6 +65,8 @@ export = function (RED: NodeAPI): void {
     let running: Waits | null = null;
 
     const config = storeConfig(RED, def, credentials);
+    /** This start of the store, as the carrier of journey msgs: a new one per start, so a restart can take over its predecessor's. */
+    const owner = randomUUID();
 
     node.getStore = async (): Promise<Store> => {
       if (closing) throw codedError(RED._('journey-store.errors.closing'), 'STORE_CLOSED');
@@ -71,8 +94,10 @@ export = function (RED: NodeAPI): void {
       waits ??= (async () => {
         const store = await node.getStore();
         const agenda = await createAgenda(store, { name: `node-red:${process.pid}` });
-        const created = new Waits(store, agenda);
+        const created = new Waits(store, agenda, owner);
         for (const [id, handler] of resumeHandlers) created.register(id, handler);
+        // A resumed wait names this process as its carrier: alive before the first can fire.
+        await isAlive();
         await agenda.start();
         running = created;
         return { waits: created, agenda };
@@ -109,13 +134,56 @@ export = function (RED: NodeAPI): void {
 
     node.publicUrl = () => publicUrlOf(RED, def);
 
+    // Alive from the first point on: the first heartbeat is written before any point names this owner.
+    let alive: Promise<void> | null = null;
+    const beat = () => node.getStore().then((store) => heartbeat(store, owner, new Date()));
+    const isAlive = () => (alive ??= beat().catch((err: Error) => {
+      alive = null;
+      throw err;
+    }));
+    const heartbeats = setInterval(() => {
+      if (alive) beat().catch((err: Error) => node.warn(RED._('journey-store.errors.heartbeat-failed', { message: err.message })));
+    }, DEFAULT_LIVENESS.heartbeatMs);
+
+    node.resumePoint = async (from: string, port: number, msg): Promise<ResumePoint> => {
+      const snapshot = snapshotOf(msg as NodeMessageInFlow);
+      await isAlive();
+      return { node: from, port, snapshot, at: new Date(), owner };
+    };
+    const writePoint: PointWriter = async (from, port, instanceId, msg) => {
+      const point = await node.resumePoint(from, port, msg);
+      await recordResumePoint(await node.getStore(), instanceId, point);
+    };
+
     node.register = (user: Node) => {
       users.add(user);
+      pointWriters.set(user.id, writePoint);
     };
     node.deregister = (user: Node) => {
       users.delete(user);
+      if (pointWriters.get(user.id) === writePoint) pointWriters.delete(user.id);
       if (users.size === 0) usersGone?.();
     };
+
+    // Journey msgs a stopped process was carrying, and waits it parked without a timer: looked
+    // for once the flows run (their nodes must be there to send from), then now and then,
+    // since processes stop at any time.
+    let resuming: Promise<void> | null = null;
+    const resume = () =>
+      (resuming ??= (async () => {
+        if (closing) return;
+        await isAlive();
+        const resumed = await resumeStranded(RED, { store: await node.getStore(), owner, liveness: DEFAULT_LIVENESS, followInstance: node.followInstance });
+        for (const [from, count] of resumed) node.log(RED._('journey-store.log.resumed', { count, owner: from }));
+        // Waits a stopped process parked without saving their timer.
+        const timers = running ? await running.recoverTimers() : 0;
+        if (timers > 0) node.log(RED._('journey-store.log.timers-recovered', { count: timers }));
+      })()
+        .catch((err: Error) => node.warn(RED._('journey-store.errors.resume-failed', { message: err.message })))
+        .finally(() => (resuming = null)));
+    const onFlowsStarted = () => void resume();
+    RED.events.on('flows:started', onFlowsStarted);
+    const resumeTimer = setInterval(() => void resume(), RESUME_EVERY_MS);
 
     // Opened at deploy so a misconfigured store shows in the log straight away.
     node.getStore().catch((err: Error & { code?: string }) => {
@@ -124,7 +192,10 @@ export = function (RED: NodeAPI): void {
 
     node.on('close', (_removed: boolean, done: () => void) => {
       closing = true;
-      // Msgs still travelling when the flows stop are dropped by the runtime; their instances stay active.
+      clearInterval(heartbeats);
+      clearInterval(resumeTimer);
+      RED.events.removeListener('flows:started', onFlowsStarted);
+      // Msgs still travelling when the flows stop are dropped by the runtime; they are taken over from their points (below).
       inFlight.forgetOwner(node.id);
       let timer: NodeJS.Timeout | undefined;
       const waitForUsers =
@@ -138,6 +209,9 @@ export = function (RED: NodeAPI): void {
         .then(async () => {
           clearTimeout(timer);
           await completions.drain();
+          await resuming;
+          // Msgs the runtime dropped as the flows stopped are taken over at once by whichever process looks next.
+          if (alive && lease) await heartbeat((await lease).store, owner, new Date(0)).catch(() => undefined);
           // Stop firing timers before the store goes; Agenda unlocks what it held for the next runtime.
           await waits?.then(({ agenda }) => agenda.stop()).catch(() => undefined);
           running = null;

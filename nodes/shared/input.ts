@@ -49,13 +49,15 @@ export interface JourneyOnMsg {
   name: string | null;
   instanceId: string | null;
   variant: string | null;
+  /** Sent again from its resume point after the process carrying it died (see nodes/shared/resume.ts). */
+  resumed: boolean;
 }
 
 export function journeyOf(msg: NodeMessage): JourneyOnMsg {
   const raw = (msg as { journey?: unknown }).journey;
   const on = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
   const text = (value: unknown) => (typeof value === 'string' ? value : null);
-  return { name: text(on.name), instanceId: text(on.instanceId), variant: text(on.variant) };
+  return { name: text(on.name), instanceId: text(on.instanceId), variant: text(on.variant), resumed: on.resumed === true };
 }
 
 /** The profile a msg is about: `msg.profileId`, else `msg.profile._id`; null when neither is a non-empty string. */

@@ -163,6 +163,8 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
           user.badge.bump('skipped');
           return notSent(unsent('no-profile', outcome.detail), codedError(RED._(`${prefix}.errors.unknown-profile`, { profile: profileId }), 'UNKNOWN_PROFILE'));
         case 'duplicate':
+          // Sent again after its process died: the flow gets the first outcome, as it would have then.
+          if (journey.resumed) return finished(outcome.delivery, msg, instanceId, notSent, true);
           user.badge.bump('skipped');
           return notSent({ ...summarise(outcome.delivery), reason: 'duplicate', detail: RED._(`${prefix}.reasons.duplicate`, { status: outcome.delivery.status }) });
         case 'deferred': {
@@ -185,19 +187,22 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
       msg: NodeMessage,
       instanceId: string | null,
       notSent: (s: DeliverySummary, e?: Error) => { out: Array<NodeMessage | null>; error?: Error },
+      /** The outcome of an earlier pass, given again to a resumed msg: its step and count were recorded then. */
+      replayed = false,
     ) => {
-      if (instanceId) await recordStep(await user.store(), instanceId, node.id, new Date());
+      const bump = (key: BadgeKey) => (replayed ? undefined : user.badge.bump(key));
+      if (instanceId && !replayed) await recordStep(await user.store(), instanceId, node.id, new Date());
       if (delivery.status === 'sent') {
-        user.badge.bump('sent');
+        bump('sent');
         msg.delivery = summarise(delivery);
         return { out: [msg, null] };
       }
       if (delivery.status === 'skipped') {
-        user.badge.bump('skipped');
+        bump('skipped');
         return notSent(summarise(delivery));
       }
       // Failed (or left queued by a close): the flow gets it on output 2 and Catch nodes see why.
-      user.badge.bump(delivery.status === 'failed' ? 'failed' : 'skipped');
+      bump(delivery.status === 'failed' ? 'failed' : 'skipped');
       const code = delivery.reason === 'template-error' ? 'TEMPLATE' : (delivery.error?.code ?? 'NOT_SENT');
       return notSent(summarise(delivery), codedError(RED._(`${prefix}.errors.not-sent`, { reason: delivery.reason ?? delivery.status, detail: delivery.detail ?? '' }), code));
     };

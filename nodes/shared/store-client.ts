@@ -2,8 +2,8 @@
  * How a node reaches its journey-store config node: the config node owns the open store
  * and counts its users, so it closes the store only after the last of them has finished.
  */
-import type { ResumeHandler, Store, Waits } from '../../lib/index.js';
-import type { Node, NodeAPI } from './red.js';
+import type { ResumeHandler, ResumePoint, Store, Waits } from '../../lib/index.js';
+import type { Node, NodeAPI, NodeMessage } from './red.js';
 
 export interface JourneyStoreConfigNode extends Node {
   /** The open store; opens (or re-tries opening) it on first use. */
@@ -18,6 +18,8 @@ export interface JourneyStoreConfigNode extends Node {
   runningWaits(): Waits | null;
   /** Completes the instance once the msg about to be sent for it has reached the end of the flow. */
   followInstance(instanceId: string): void;
+  /** A resume point of this process for `msg` leaving output `port` of `node` (written with an enrolment). */
+  resumePoint(node: string, port: number, msg: NodeMessage): Promise<ResumePoint>;
   /** What a wait node does with its resumed instances; the returned function unregisters it. */
   onResume(node: string, handler: ResumeHandler): () => void;
 }

@@ -36,6 +36,24 @@ describe('in-flight journey msgs', () => {
     expect(settled).to.deep.equal(['i1']);
   });
 
+  it('does not settle while a send waits for a write, and counts the copy routed right after it is let go', async () => {
+    follow('i1');
+    inFlight.routed('i1', 'a', 'm1');
+    inFlight.received('i1', 'a', 'm1');
+    const release = inFlight.hold('i1'); // a sends; routing waits for its resume point
+    inFlight.finished('i1', 'a', 'm1'); // ...and a is done meanwhile
+    await turn();
+    expect(settled).to.deep.equal([]);
+    release();
+    inFlight.routed('i1', 'b', 'm1'); // routed in the same turn as the write resolved
+    await turn();
+    expect(settled).to.deep.equal([]);
+    inFlight.received('i1', 'b', 'm1');
+    inFlight.finished('i1', 'b', 'm1');
+    await turn();
+    expect(settled).to.deep.equal(['i1']);
+  });
+
   it('waits for every branch of a fan-out, and for a node that finishes before it sends', async () => {
     follow('i1');
     for (const node of ['a', 'b']) inFlight.routed('i1', node, 'm1');

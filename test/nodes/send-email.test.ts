@@ -143,6 +143,10 @@ describe('send-email node', function () {
       const again = nextMessage('not-sent');
       helper.getNode('send').receive({ ...msg, _msgid: 'another-id' });
       expect(delivery(await again)).to.include({ reason: 'duplicate', status: 'sent' });
+      // Resumed after its process died: the first outcome again, on output 1, still not sent twice.
+      const replayed = nextMessage('sent');
+      helper.getNode('send').receive({ ...msg, _msgid: 'a-third-id', journey: { ...(msg.journey as object), resumed: true } });
+      expect(delivery(await replayed)).to.deep.equal(delivery(msg));
       await sleep(200);
       expect(smtp.received).to.have.length(1);
     });

@@ -1,0 +1,85 @@
+/**
+ * Resume points, written from one place: Node-RED's onSend message hook, which runs before
+ * a sent msg is routed and delays routing until the promise it returns settles. When a
+ * journey node (any node using a journey-store) sends a msg of a journey instance, the
+ * instance records where it left before it goes on, so a crash anywhere downstream loses
+ * nothing: the journey-store of a live process sends it again from there.
+ */
+import { inFlight } from './completion.js';
+import type { Node, NodeAPI, NodeMessage } from './red.js';
+
+/** Writes the resume point of the instance a msg belongs to, as it leaves output `port` of `node`. */
+export type PointWriter = (node: string, port: number, instanceId: string, msg: NodeMessage) => Promise<void>;
+
+/** Journey nodes by id, with the writer of their journey-store; kept by the journey-store as nodes register. */
+export const pointWriters = new Map<string, PointWriter>();
+
+/** Msgs whose point was written with their enrolment: their send needs no second write. */
+const pointed = new WeakSet<NodeMessage>();
+export const markPointed = (msg: NodeMessage): void => void pointed.add(msg);
+
+const LABEL = 'journeys-resume';
+
+interface SendEvent {
+  msg: NodeMessage;
+  source: { id: string; node: Node; port: number };
+}
+
+const instanceOf = (msg: NodeMessage): string | null => {
+  const id = (msg as { journey?: { instanceId?: unknown } }).journey?.instanceId;
+  return typeof id === 'string' ? id : null;
+};
+
+/** Per journey node, the last of its sends still waiting for points: later sends wait for it too. */
+const pending = new Map<string, Promise<void>>();
+
+/**
+ * Adds the hook, once per runtime. A node sends one msg per instance at a time, so one
+ * point per instance and send; a failed write is reported and the msg goes on without it.
+ * The writes run side by side, but a node's sends are still delivered in the order it made
+ * them (an audience run's summary after its msgs), whether they carry an instance or not.
+ */
+export function installResumeHook(RED: NodeAPI): void {
+  const hooks = RED.hooks as NodeAPI['hooks'] | undefined;
+  if (!hooks) return; // completion says so already: without hooks nothing here works
+  hooks.remove(`*.${LABEL}`);
+  hooks.add(`onSend.${LABEL}`, (events: SendEvent[]) => {
+    const source = events[0]?.source;
+    if (!source || !pointWriters.has(source.id)) return undefined;
+    const waits: Array<Promise<void>> = [];
+    const before = pending.get(source.id);
+    if (before) waits.push(before);
+    const done = new Set<string>();
+    const releases: Array<() => void> = [];
+    for (const { msg, source: from } of events) {
+      const write = pointWriters.get(from.id);
+      const instanceId = write ? instanceOf(msg) : null;
+      if (!write || !instanceId || done.has(instanceId) || pointed.has(msg)) continue;
+      done.add(instanceId);
+      // Routing waits for the write (and the node's earlier sends); the instance must not complete meanwhile.
+      releases.push(inFlight.hold(instanceId));
+      waits.push(
+        write(from.id, from.port, instanceId, msg).catch((err: Error) =>
+          from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
+        ),
+      );
+    }
+    // Sends outside any journey, with nothing before them, are not delayed by even a turn.
+    if (waits.length === 0) return undefined;
+    const sent = Promise.all(waits).then(() => undefined);
+    pending.set(source.id, sent);
+    // Registered before the runtime's own continuation, so a copy is let go just before it is routed (and counted).
+    void sent.then(() => {
+      for (const release of releases) release();
+      if (pending.get(source.id) === sent) pending.delete(source.id);
+    });
+    return sent;
+  });
+}
+
+/** The msg list that puts `msg` on output `port` of a node. */
+export function onPort(msg: NodeMessage, port: number): Array<NodeMessage | null> {
+  const out: Array<NodeMessage | null> = new Array<NodeMessage | null>(port + 1).fill(null);
+  out[port] = msg;
+  return out;
+}

@@ -1,0 +1,108 @@
+/** Resume points: written while active, cleared at the end, taken over from dead owners by one process only. */
+import { expect } from 'chai';
+import {
+  claimStranded,
+  COLLECTIONS,
+  completeInstances,
+  createAgenda,
+  deadOwners,
+  enrol,
+  forgetOwner,
+  heartbeat,
+  recordResumePoint,
+  Waits,
+  type JourneyInstance,
+  type ProcessDoc,
+  type ResumePoint,
+} from '../../lib/index.js';
+import { forEachStore } from '../support/stores.js';
+
+const t0 = new Date('2026-06-01T12:00:00Z');
+const seconds = (n: number) => new Date(t0.getTime() + n * 1000);
+const liveness = { heartbeatMs: 10_000, deadAfterMs: 30_000 };
+const point = (owner: string, node = 'merge', at = t0): ResumePoint => ({ node, port: 0, snapshot: { payload: { n: 1 } }, at, owner });
+
+describe('resume points', () => {
+  forEachStore((ctx) => {
+    const instances = () => ctx.store.collection<JourneyInstance>(COLLECTIONS.instances);
+    const enter = async (profileId: string, owner = 'A') => {
+      const e = await enrol(ctx.store, { journey: 'welcome', profileId, policy: { mode: 'always' }, at: t0, entryNode: 'in', resume: point(owner, 'in') });
+      if (e.status !== 'entered') throw new Error(e.reason);
+      return e.instance._id;
+    };
+
+    it('is written with the enrolment, replaced as the msg moves on, and cleared when the instance ends', async () => {
+      const id = await enter('p1');
+      expect((await instances().findOne({ _id: id }))?.resume).to.deep.equal(point('A', 'in'));
+      expect(await recordResumePoint(ctx.store, id, point('A', 'merge', seconds(1)))).to.equal(true);
+      expect((await instances().findOne({ _id: id }))?.resume).to.deep.include({ node: 'merge', at: seconds(1) });
+      expect(await completeInstances(ctx.store, [id], seconds(2))).to.deep.equal([id]);
+      const ended = await instances().findOne({ _id: id });
+      expect(ended?.status).to.equal('completed');
+      expect(ended).to.not.have.property('resume');
+      // An ended instance carries no msg: no point is written on it again.
+      expect(await recordResumePoint(ctx.store, id, point('A', 'late', seconds(3)))).to.equal(false);
+      expect(await instances().findOne({ _id: id })).to.not.have.property('resume');
+    });
+
+    it('counts an owner dead only once its heartbeat is older than the limit, and never the caller itself', async () => {
+      await heartbeat(ctx.store, 'A', t0);
+      await heartbeat(ctx.store, 'B', seconds(20));
+      expect(await deadOwners(ctx.store, 'C', seconds(29), liveness)).to.deep.equal([]);
+      expect(await deadOwners(ctx.store, 'C', seconds(31), liveness)).to.deep.equal(['A']);
+      expect(await deadOwners(ctx.store, 'A', seconds(31), liveness)).to.deep.equal([]);
+      await heartbeat(ctx.store, 'A', seconds(30));
+      expect(await deadOwners(ctx.store, 'C', seconds(45), liveness)).to.deep.equal([]);
+      expect((await deadOwners(ctx.store, 'C', seconds(61), liveness)).sort()).to.deep.equal(['A', 'B']);
+    });
+
+    it('lets exactly one of several processes claim each stranded instance, and only a dead owner’s', async () => {
+      const stranded = await Promise.all(['p1', 'p2', 'p3'].map((p) => enter(p, 'A')));
+      const live = await enter('p4', 'B');
+      const claims = await Promise.all(
+        ['C', 'D', 'E'].map(async (by) => {
+          const won: string[] = [];
+          for (let i = await claimStranded(ctx.store, 'A', by, seconds(40)); i; i = await claimStranded(ctx.store, 'A', by, seconds(40))) won.push(i._id);
+          return won;
+        }),
+      );
+      expect(claims.flat().sort()).to.deep.equal([...stranded].sort());
+      for (const [k, by] of ['C', 'D', 'E'].entries()) {
+        for (const id of claims[k]!) expect((await instances().findOne({ _id: id }))?.resume?.owner).to.equal(by);
+      }
+      expect((await instances().findOne({ _id: live }))?.resume?.owner).to.equal('B');
+      expect(await claimStranded(ctx.store, 'A', 'C', seconds(41))).to.equal(null);
+    });
+
+    it('forgets a dead owner only when none of its instances is left active', async () => {
+      await heartbeat(ctx.store, 'A', t0);
+      const id = await enter('p1', 'A');
+      expect(await forgetOwner(ctx.store, 'A')).to.equal(false);
+      await claimStranded(ctx.store, 'A', 'B', seconds(40));
+      expect(await forgetOwner(ctx.store, 'A')).to.equal(true);
+      expect(await ctx.store.collection<ProcessDoc>(COLLECTIONS.processes).findOne({ _id: 'A' })).to.equal(null);
+      expect((await instances().findOne({ _id: id }))?.resume?.owner).to.equal('B');
+    });
+
+    it('a wait resumed by a process marks it as the carrier, keeping the point the msg entered the wait from', async () => {
+      const id = await enter('p1', 'A');
+      await recordResumePoint(ctx.store, id, point('A', 'before-wait', seconds(1)));
+      const agenda = await createAgenda(ctx.store, { processEveryMs: 100 });
+      const resumed: string[] = [];
+      const waits = new Waits(ctx.store, agenda, 'B');
+      waits.register('wait', async ({ instance }) => void resumed.push(instance._id));
+      try {
+        expect(await waits.wait({ instanceId: id, node: 'wait', snapshot: { payload: 1 }, until: seconds(3600), forEvent: 'clicked' })).to.equal(true);
+        // Waiting, it is nobody's msg: no claim takes it.
+        expect(await claimStranded(ctx.store, 'A', 'C', seconds(40))).to.equal(null);
+        expect(await waits.eventArrived('p1', 'clicked', { name: 'clicked' })).to.equal(1);
+      } finally {
+        await agenda.stop();
+      }
+      expect(resumed).to.deep.equal([id]);
+      const after = await instances().findOne({ _id: id });
+      expect(after?.status).to.equal('active');
+      expect(after?.resume).to.deep.include({ node: 'before-wait', owner: 'B' });
+    });
+  });
+});
