@@ -162,11 +162,7 @@ export class Outbox {
     )) stale.push(d);
     let unknown = 0;
     for (const d of stale) {
-      const ended = await this.settle(d, {
-        status: 'failed',
-        reason: 'unknown-outcome',
-        detail: `the process sending it stopped after handing it to ${d.provider}; it may or may not have gone out, so it is not sent again`,
-      });
+      const ended = await this.settle(d, lostMidSend(d));
       if (ended?.status === 'failed') unknown += 1;
     }
     const queued: string[] = [];
@@ -180,6 +176,32 @@ export class Outbox {
       if (after?.status === 'sent') resent += 1;
     }
     return { resent, unknown };
+  }
+
+  /**
+   * The delivery's final outcome, for a msg sent again after its process died: a delivery
+   * left queued is sent now, and one left mid-send is settled `unknown-outcome` once its
+   * lease has run out (as the sweep would), so the flow goes on the way the send went.
+   * Resolves null if the delivery is gone, or undecided if `signal` stops the wait.
+   */
+  async outcome(id: string, provider: Provider, options: DeliverOptions = {}): Promise<Delivery | null> {
+    const now = options.now ?? (() => new Date());
+    for (;;) {
+      const d = await this.get(id);
+      if (!d || (d.status !== 'queued' && d.status !== 'sending')) return d;
+      if (d.status === 'queued') {
+        const after = await this.deliver(id, provider, options);
+        if (!after || after.status !== 'sending' || options.signal?.aborted) return after;
+        continue;
+      }
+      const leftMs = (d.leaseUntil?.getTime() ?? 0) - now().getTime();
+      if (leftMs < 0) {
+        await this.settle(d, lostMidSend(d));
+        continue;
+      }
+      // Another attempt holds it: its outcome, or its lease running out, comes first.
+      if (!(await sleep(Math.min(leftMs + 1, 1_000), options.signal))) return d;
+    }
   }
 
   /** Writes an outcome if the delivery is still as it was read (status and attempt); gives back its cap slot if it did not go out. */
@@ -215,3 +237,10 @@ function sleep(ms: number, signal?: AbortSignal): Promise<boolean> {
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }
+
+/** The outcome of a delivery whose sending process stopped mid-send: it may have gone out, so it is never sent again. */
+const lostMidSend = (d: Delivery): Partial<Delivery> => ({
+  status: 'failed',
+  reason: 'unknown-outcome',
+  detail: `the process sending it stopped after handing it to ${d.provider}; it may or may not have gone out, so it is not sent again`,
+});

@@ -164,7 +164,11 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
           return notSent(unsent('no-profile', outcome.detail), codedError(RED._(`${prefix}.errors.unknown-profile`, { profile: profileId }), 'UNKNOWN_PROFILE'));
         case 'duplicate':
           // Sent again after its process died: the flow gets the first outcome, as it would have then.
-          if (journey.resumed) return finished(outcome.delivery, msg, instanceId, notSent, true);
+          if (journey.resumed) {
+            // A send the dead process left undecided is decided first, so the flow goes on the way it went.
+            const settled = await new Outbox(await user.store()).outcome(outcome.delivery._id, provider, { signal: closing.signal });
+            return finished(settled ?? outcome.delivery, msg, instanceId, notSent, true);
+          }
           user.badge.bump('skipped');
           return notSent({ ...summarise(outcome.delivery), reason: 'duplicate', detail: RED._(`${prefix}.reasons.duplicate`, { status: outcome.delivery.status }) });
         case 'deferred': {

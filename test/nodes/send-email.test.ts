@@ -149,6 +149,21 @@ describe('send-email node', function () {
       expect(delivery(await replayed)).to.deep.equal(delivery(msg));
       await sleep(200);
       expect(smtp.received).to.have.length(1);
+
+      // Resumed while the dead process had left its delivery undecided: decided first, then the flow goes on.
+      // Left queued (recorded, never handed over): sent now, out of output 1.
+      await deliveries(s).updateOne({ _id: delivery(msg).id }, { $set: { status: 'queued', dueAt: new Date() }, $unset: { sentAt: '' } });
+      const sentNow = nextMessage('sent');
+      helper.getNode('send').receive({ ...msg, _msgid: 'a-fourth-id', journey: { ...(msg.journey as object), resumed: true } });
+      expect(delivery(await sentNow)).to.include({ status: 'sent' });
+      await eventually(() => smtp.received[1], 5000, 'the mail left queued');
+      // Left mid-send, its lease run out: it may have gone out, so it is settled unknown-outcome, not sent, out of output 2.
+      await deliveries(s).updateOne({ _id: delivery(msg).id }, { $set: { status: 'sending', leaseUntil: new Date(Date.now() - 1000) } });
+      const undecided = nextMessage('not-sent');
+      helper.getNode('send').receive({ ...msg, _msgid: 'a-fifth-id', journey: { ...(msg.journey as object), resumed: true } });
+      expect(delivery(await undecided)).to.include({ status: 'failed', reason: 'unknown-outcome' });
+      await sleep(200);
+      expect(smtp.received).to.have.length(2);
     });
 
     it('records opens and clicks from the signed links, refuses forged ones, and unsubscribes in one click', async () => {
