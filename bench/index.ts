@@ -52,6 +52,7 @@ interface StoreKind {
 }
 
 async function main(): Promise<void> {
+  const runStarted = Date.now();
   const mongo = await startTestMongo();
   const directories: string[] = [];
   let embedded: Store | null = null;
@@ -123,15 +124,24 @@ async function main(): Promise<void> {
     'Produced by `npm run bench`' + (quick ? ' -- --quick' : '') + '. Ratios compare with a baseline measured in the same run on the same store.',
   ];
   try {
-    if (!only || only === 'ingest') report.push('', ...(await ingestSection(kinds, mongo.server)));
-    if (!only || only === 'timers') report.push('', ...(await timersSection(kinds, mongo.server)));
-    if (!only || only === 'sends') report.push('', ...(await sendsSection(kinds)));
-    if (!only || only === 'audience') report.push('', ...(await audienceSection(kinds, mongo.server)));
-    if (!only || only === 'first-send') report.push('', ...(await firstSendSection(kinds, mongo.server)));
-    if (!only || only === 'reports') report.push('', ...(await reportsSection(kinds, mongo.server)));
-    if (!only || only === 'state') report.push('', ...(await stateSection(kinds, mongo.uri, mongo.server)));
+    const sections: Array<[string, () => Promise<string[]>]> = [
+      ['ingest', () => ingestSection(kinds, mongo.server)],
+      ['timers', () => timersSection(kinds, mongo.server)],
+      ['sends', () => sendsSection(kinds)],
+      ['audience', () => audienceSection(kinds, mongo.server)],
+      ['first-send', () => firstSendSection(kinds, mongo.server)],
+      ['reports', () => reportsSection(kinds, mongo.server)],
+      ['state', () => stateSection(kinds, mongo.uri, mongo.server)],
+    ];
+    for (const [name, run] of sections) {
+      if (only && only !== name) continue;
+      const started = Date.now();
+      report.push('', ...(await run()));
+      console.log(`${name}: ${fmt((Date.now() - started) / 1000, 1)} s`);
+    }
     // Only a whole run has every figure; a run of one section keeps the last whole run's table.
     if (!only && !quick) report.push('', ...growthSection());
+    report[2] += ` Took ${fmt((Date.now() - runStarted) / 1000)} s.`;
   } finally {
     await stopBenchNodeRed();
     await mongo.stop();
@@ -168,8 +178,8 @@ async function keptSections(path: string, replaced: string): Promise<string[]> {
 const TEST_SERVER_SHARE = 0.1;
 
 async function reportsSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
-  const instances = Number(option('--instances') ?? (quick ? 10_000 : 100_000));
-  const deliveries = Number(option('--deliveries') ?? (quick ? 100_000 : 1_000_000));
+  const instances = Number(option('--instances') ?? (quick ? 5_000 : 100_000));
+  const deliveries = Number(option('--deliveries') ?? (quick ? 50_000 : 1_000_000));
   const onTestServer = mongoServer.startsWith('mongo-java-server');
   const lines = [
     '## Reports',
@@ -243,7 +253,7 @@ async function sendsSection(kinds: StoreKind[]): Promise<string[]> {
 
 async function stateSection(kinds: StoreKind[], mongoUri: string, mongoServer: string): Promise<string[]> {
   const largest = Number(option('--state-profiles') ?? (quick ? 10_000 : 1_000_000));
-  const sizes = (quick ? [0, largest / 10, largest] : [0, largest / 100, largest / 10, largest]).map((profiles) => ({ profiles, waiting: profiles / 10 }));
+  const sizes = (quick ? [0, largest] : [0, largest / 100, largest / 10, largest]).map((profiles) => ({ profiles, waiting: profiles / 10 }));
   const lines = [
     '## State: memory of one Node-RED process over a growing store',
     '',
@@ -302,8 +312,8 @@ function growthSection(): string[] {
 const TEST_SERVER_WAITS = 5_000;
 
 async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
-  const count = Number(option('--count') ?? (quick ? 3_000 : 100_000));
-  const windowMs = Number(option('--window') ?? (quick ? 10 : 60)) * 1000;
+  const count = Number(option('--count') ?? (quick ? 1_500 : 100_000));
+  const windowMs = Number(option('--window') ?? (quick ? 5 : 60)) * 1000;
   const onTestServer = mongoServer.startsWith('mongo-java-server');
   const lines = [
     '## Timers',

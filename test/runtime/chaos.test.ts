@@ -247,7 +247,10 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
     }
     // Only a send a kill caught mid-hand-off may end with its outcome unknown.
     expect(unknown.filter((id) => !caughtSending.has(id)), 'unknown-outcome, though no kill caught it sending').to.deep.equal([]);
-    expect(red!.output()).to.not.match(/\[error\]/);
+    // The only errors: sends a kill left undecided, reported to Catch nodes when their msg went on.
+    const errors = red!.output().split('\n').filter((line) => line.includes('[error]'));
+    expect(errors.filter((line) => !line.includes('not sent (unknown-outcome)')), 'errors in the log').to.deep.equal([]);
+    expect(errors.length, 'unknown-outcome errors').to.be.at.most(unknown.length);
   });
 
   // A msg travelling when its process died is sent on by the takeover from where it last left
