@@ -4,6 +4,7 @@
  * One process owns a directory at a time; a lock file names it, and a lock left by a
  * process that no longer runs (killed, crashed) is taken over.
  */
+import { readFileSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { StoreError, type Doc, type Store } from '../port.js';
@@ -109,8 +110,23 @@ async function releaseLock(directory: string): Promise<void> {
 function isRunning(pid: number): boolean {
   try {
     process.kill(pid, 0);
-    return true;
   } catch (err) {
     return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+  return !isZombie(pid);
+}
+
+/**
+ * A killed process whose parent died too waits as a zombie until something reaps it, which
+ * in a container may be never; signals still reach it, but it holds nothing. Linux says so
+ * in /proc; elsewhere a live pid is taken as running.
+ */
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // The state follows the parenthesised command name, which may itself hold spaces or parentheses.
+    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) === 'Z';
+  } catch {
+    return false;
   }
 }
