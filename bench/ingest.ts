@@ -4,7 +4,7 @@
  * people's profile documents upserted raw, one write per event, with as many in flight.
  */
 import type { Update } from '../lib/index.js';
-import { peakRss, percentile } from './measure.js';
+import { closedLoop, peakRss, percentile } from './measure.js';
 import { benchNodeRed, type Credentials, type FlowNode } from './node-red.js';
 
 export interface IngestArm {
@@ -113,22 +113,6 @@ export function mixedEvent(run: string, i: number, at: Date): MixedEvent {
   };
 }
 
-/** Runs `task(i)` for i < count with IN_FLIGHT at a time; returns each one's latency in ms and the seconds it all took. */
-async function closedLoop(count: number, task: (i: number) => Promise<void>): Promise<{ latencies: number[]; seconds: number }> {
-  const latencies: number[] = [];
-  let next = 0;
-  const started = performance.now();
-  const worker = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const start = performance.now();
-      await task(i);
-      latencies.push(performance.now() - start);
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return { latencies, seconds: (performance.now() - started) / 1000 };
-}
-
 function arm(name: string, events: number, run: { latencies: number[]; seconds: number }, rss: number): IngestArm {
   const sorted = [...run.latencies].sort((a, b) => a - b);
   return { arm: name, events, seconds: run.seconds, perSecond: events / run.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), peakRssMiB: rss };
@@ -137,7 +121,7 @@ function arm(name: string, events: number, run: { latencies: number[]; seconds: 
 export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
   const at = new Date();
   // Raw: the profile document each event would touch, written once.
-  await closedLoop(WARM_UP, async (i) => {
+  await closedLoop(WARM_UP, IN_FLIGHT, async (i) => {
     const event = mixedEvent('warm', i, at);
     await plan.raw(event.userId, event.raw);
   });
@@ -145,7 +129,7 @@ export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
   const raw = arm(
     'raw profile upsert',
     plan.events,
-    await closedLoop(plan.events, async (i) => {
+    await closedLoop(plan.events, IN_FLIGHT, async (i) => {
       const event = mixedEvent('run', i, at);
       await plan.raw(event.userId, event.raw);
     }),
@@ -160,10 +144,10 @@ export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
       const msgId = `${run}-${i}`;
       red.inject('ingest-in', { _msgid: msgId, payload: mixedEvent(run, i, new Date()).payload }, settled);
     });
-  await closedLoop(WARM_UP, through('warm'));
+  await closedLoop(WARM_UP, IN_FLIGHT, through('warm'));
   red.resetTally();
   rss = peakRss();
-  const flow = arm('event-in → profile-merge → segment → track', plan.events, await closedLoop(plan.events, through('run')), rss.stop());
+  const flow = arm('event-in → profile-merge → segment → track', plan.events, await closedLoop(plan.events, IN_FLIGHT, through('run')), rss.stop());
   const tally = red.tally();
   return [raw, { ...flow, qualified: tally.received('ingest-track'), failed: tally.failed }];
 }

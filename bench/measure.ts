@@ -28,3 +28,19 @@ export const fmt = (n: number, digits = 0): string =>
   Number.isFinite(n) ? n.toLocaleString('en-US', { minimumFractionDigits: digits, maximumFractionDigits: digits }) : '—';
 
 export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Runs `task(i)` for i < count with `inFlight` at a time; returns each one's latency in ms and the seconds it all took. */
+export async function closedLoop(count: number, inFlight: number, task: (i: number) => Promise<void>): Promise<{ latencies: number[]; seconds: number }> {
+  const latencies: number[] = [];
+  let next = 0;
+  const started = performance.now();
+  const worker = async () => {
+    for (let i = next++; i < count; i = next++) {
+      const start = performance.now();
+      await task(i);
+      latencies.push(performance.now() - start);
+    }
+  };
+  await Promise.all(Array.from({ length: inFlight }, worker));
+  return { latencies, seconds: (performance.now() - started) / 1000 };
+}

@@ -17,7 +17,7 @@ import {
 } from '../lib/index.js';
 import { TestSmtpServer } from '../test/support/smtp.js';
 import { profileDoc } from '../test/support/stores.js';
-import { peakRss, percentile } from './measure.js';
+import { closedLoop, peakRss, percentile } from './measure.js';
 
 export interface SendArm {
   arm: string;
@@ -33,21 +33,6 @@ const IN_FLIGHT = 20;
 export const SUBJECT = 'Welcome, {{ profile.traits.firstName }}';
 export const HTML = '<p>Hello {{ profile.traits.firstName }}, your plan is {{ profile.traits.plan }}.</p><p><a href="https://shop.example.com/start">Start</a></p><p><a href="{{ unsubscribeUrl }}">Unsubscribe</a></p>';
 export const TEXT = 'Hello {{ profile.traits.firstName }}';
-
-/** Runs `task(i)` for i < count with IN_FLIGHT at a time; returns each one's latency in ms. */
-async function pool(count: number, task: (i: number) => Promise<void>): Promise<number[]> {
-  const latencies: number[] = [];
-  let next = 0;
-  const worker = async () => {
-    for (let i = next++; i < count; i = next++) {
-      const start = performance.now();
-      await task(i);
-      latencies.push(performance.now() - start);
-    }
-  };
-  await Promise.all(Array.from({ length: IN_FLIGHT }, worker));
-  return latencies;
-}
 
 function arm(name: string, sent: number, seconds: number, latencies: number[], rss: number): SendArm {
   const sorted = [...latencies].sort((a, b) => a - b);
@@ -70,7 +55,7 @@ export async function benchSends(options: { count: number; store: Store }): Prom
     const transport = nodemailer.createTransport({ pool: true, host: '127.0.0.1', port: smtp.port, secure: false, maxConnections: 5, tls: { rejectUnauthorized: false } });
     let rss = peakRss();
     let started = performance.now();
-    const rawLatencies = await pool(count, async (i) => {
+    const { latencies: rawLatencies } = await closedLoop(count, IN_FLIGHT, async (i) => {
       await transport.sendMail({ from: 'Shop <news@example.com>', to: `p${i}@example.com`, subject: 'Welcome, Person', html: '<p>Hello Person</p>', text: 'Hello Person' });
     });
     const raw = arm('nodemailer, pre-rendered', count, (performance.now() - started) / 1000, rawLatencies, rss.stop());
@@ -84,7 +69,7 @@ export async function benchSends(options: { count: number; store: Store }): Prom
     const before = smtp.received.length;
     rss = peakRss();
     started = performance.now();
-    const latencies = await pool(count, async (i) => {
+    const { latencies } = await closedLoop(count, IN_FLIGHT, async (i) => {
       const outcome = await send(store, {
         spec,
         node: 'bench-send',
