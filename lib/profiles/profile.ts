@@ -31,7 +31,10 @@ export interface Profile extends Doc {
   consent: Record<string, ConsentEntry>;
   /** event name -> how often and when, so segments need no scan of raw events. */
   aggregates: Record<string, EventAggregate>;
-  /** The last messageIds applied to the aggregates: makes a retried event count once. */
+  /**
+   * The last messageIds applied to the aggregates, and the keys of the trait merges applied
+   * (`applyProfileChanges`' `once`): makes a retried or replayed event count once.
+   */
   recentMessageIds: string[];
   /** Profiles folded into this one. Guards a merge from being applied twice. */
   mergedFrom: string[];
@@ -52,7 +55,8 @@ export interface IdentityDoc extends Doc {
 
 export type TraitValue = JsonValue;
 
-export const RECENT_MESSAGE_IDS = 50;
+/** An event takes up to two entries (its count, and a profile-merge's merge of it): the last 50 events or so. */
+export const RECENT_MESSAGE_IDS = 100;
 
 /** How many occurrence times an aggregate keeps: the largest N a windowed count can ask for. */
 export const RECENT_EVENT_TIMES = 50;

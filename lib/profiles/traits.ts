@@ -7,7 +7,7 @@
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { JsonObject, JsonValue } from '../validate/document.js';
-import type { ConsentEntry, ConsentStatus, Profile } from './profile.js';
+import { RECENT_MESSAGE_IDS, type ConsentEntry, type ConsentStatus, type Profile } from './profile.js';
 
 export const MERGE_STRATEGIES = ['overwrite', 'keepFirst', 'append', 'sum'] as const;
 export type MergeStrategy = (typeof MERGE_STRATEGIES)[number];
@@ -82,13 +82,20 @@ export interface ProfileChanges {
   consent?: Record<string, ConsentStatus>;
 }
 
-/** Applies traits and consent to a live profile; returns the profile as stored afterwards. */
+/**
+ * Applies traits and consent to a live profile; returns the profile as stored afterwards.
+ * `once`, when given, names this application (e.g. a node and the event's messageId): a
+ * replay of it — a retried event, a msg sent on again after a crash — changes nothing, so a
+ * sum is not added twice nor an append made twice. The key joins the event messageIds the
+ * profile keeps, in the same write as the change.
+ */
 export async function applyProfileChanges(
   store: Store,
   profileId: string,
   changes: ProfileChanges,
   policy: MergePolicy,
   now: Date,
+  once?: string,
 ): Promise<Profile> {
   const profiles = store.collection<Profile>(COLLECTIONS.profiles);
   const fields = Object.keys(changes.traits ?? {});
@@ -98,8 +105,8 @@ export async function applyProfileChanges(
     // Guarded so that a profile merged away, or a summed trait that is not a number, takes the read below.
     const numeric = fields.filter((_, i) => strategies[i] === 'sum').map((field) => ({ $or: [{ [`traits.${field}`]: { $exists: false } }, { [`traits.${field}`]: { $type: 'number' } }] }));
     const updated = await profiles.findOneAndUpdate(
-      { _id: profileId, mergedInto: { $exists: false }, ...(numeric.length > 0 ? { $and: numeric } : {}) },
-      modifier(changes, changes.traits ?? {}, policy, now, true),
+      { _id: profileId, mergedInto: { $exists: false }, ...(numeric.length > 0 ? { $and: numeric } : {}), ...notYet(once) },
+      modifier(changes, changes.traits ?? {}, policy, now, true, once),
       { returnDocument: 'after' },
     );
     if (updated) return updated;
@@ -107,9 +114,14 @@ export async function applyProfileChanges(
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const current = await profiles.findOne({ _id: profileId });
     if (!current) throw new Error(`profile ${profileId} does not exist`);
-    if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now);
+    if (once !== undefined && current.recentMessageIds.includes(once)) return current;
+    if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now, once);
     const merged = changes.traits ? mergeTraits(current.traits, changes.traits, policy) : {};
-    const updated = await profiles.findOneAndUpdate({ _id: profileId, version: current.version }, modifier(changes, merged, policy, now, false), { returnDocument: 'after' });
+    const updated = await profiles.findOneAndUpdate(
+      { _id: profileId, version: current.version },
+      modifier(changes, merged, policy, now, false, once),
+      { returnDocument: 'after' },
+    );
     if (updated) return updated;
   }
   throw new Error(`profile ${profileId} changed too often to merge traits (${MAX_ATTEMPTS} attempts)`);
@@ -127,7 +139,8 @@ function modifier(
   policy: MergePolicy,
   now: Date,
   incrementSums: boolean,
-): { $set: Record<string, unknown>; $inc: Record<string, number> } {
+  once: string | undefined,
+): { $set: Record<string, unknown>; $inc: Record<string, number>; $push?: { recentMessageIds: { $each: string[]; $slice: number } } } {
   const set: Record<string, unknown> = { updatedAt: now };
   const inc: Record<string, number> = { version: 1 };
   for (const field of Object.keys(changes.traits ?? {})) {
@@ -137,5 +150,9 @@ function modifier(
   for (const [channel, status] of Object.entries(changes.consent ?? {})) {
     set[`consent.${channel}`] = { status, at: now } satisfies ConsentEntry;
   }
-  return { $set: set, $inc: inc };
+  return { $set: set, $inc: inc, ...(once !== undefined ? { $push: { recentMessageIds: { $each: [once], $slice: -RECENT_MESSAGE_IDS } } } : {}) };
+}
+
+function notYet(once: string | undefined): { recentMessageIds?: { $ne: string } } {
+  return once !== undefined ? { recentMessageIds: { $ne: once } } : {};
 }

@@ -58,7 +58,10 @@ export = function (RED: NodeAPI): void {
       if (!profileId) {
         throw codedError(RED._('profile-merge.errors.no-profile'), 'NO_PROFILE');
       }
-      const profile = await applyProfileChanges(store, profileId, { ...(traits ? { traits } : {}), ...(consent ? { consent } : {}) }, policy, now);
+      // Keyed by the event, so that a retried event or a msg sent on after a crash merges once.
+      const messageId = (msg.event as { messageId?: unknown } | undefined)?.messageId;
+      const once = typeof messageId === 'string' ? `profile-merge ${node.id} ${messageId}` : undefined;
+      const profile = await applyProfileChanges(store, profileId, { ...(traits ? { traits } : {}), ...(consent ? { consent } : {}) }, policy, now, once);
       user.badge.bump('merged');
       if (merged.length > 0) user.badge.bump('stitched', merged.length);
       msg.profile = profile;

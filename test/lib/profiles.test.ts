@@ -94,6 +94,23 @@ describe('profiles', () => {
       expect(stored?.version).to.equal(p.version + 40);
     });
 
+    it('applies a keyed merge once however often it is replayed, on the one-write and the read-merge-write paths', async () => {
+      const p = await accepted(ctx.store, { name: 'x', userId: 'u', messageId: '1' });
+      const sums: MergePolicy = { default: 'sum', fields: {} };
+      const appends: MergePolicy = { default: 'overwrite', fields: { tags: 'append', points: 'sum' } };
+      // Sequential replays, then a burst of concurrent ones with the same keys.
+      for (let i = 0; i < 3; i++) await applyProfileChanges(ctx.store, p._id, { traits: { points: 5 } }, sums, now, 'merge e1');
+      await Promise.all(Array.from({ length: 6 }, () => applyProfileChanges(ctx.store, p._id, { traits: { points: 5 } }, sums, now, 'merge e1')));
+      await Promise.all(Array.from({ length: 6 }, () => applyProfileChanges(ctx.store, p._id, { traits: { tags: 'vip', points: 1 } }, appends, now, 'merge e2')));
+      // A different key is a different event, and no key is no guard.
+      await applyProfileChanges(ctx.store, p._id, { traits: { points: 5 } }, sums, now, 'merge e3');
+      const last = await applyProfileChanges(ctx.store, p._id, { traits: { points: 100 } }, sums, now);
+      expect(last.traits).to.deep.equal({ points: 111, tags: ['vip'] });
+      expect(last.recentMessageIds).to.include.members(['merge e1', 'merge e2', 'merge e3']);
+      // A replay answers with the profile as it stands.
+      expect((await applyProfileChanges(ctx.store, p._id, { traits: { points: 5 } }, sums, later, 'merge e1')).traits.points).to.equal(111);
+    });
+
     it('refuses to sum onto a trait the profile holds as a non-number, and changes nothing', async () => {
       const p = await accepted(ctx.store, { name: 'x', userId: 'u', messageId: '1' });
       await applyProfileChanges(ctx.store, p._id, { traits: { points: 'many' } }, overwrite, now);

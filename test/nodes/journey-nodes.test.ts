@@ -65,6 +65,22 @@ describe('journey nodes', function () {
         }
       });
 
+      // A msg sent on again after a crash (or the same msg wired twice into the node) carries the
+      // same event: its sums and appends are applied once. A msg without an event has no key.
+      it('merges one event into the profile once when its msg reaches profile-merge again', async () => {
+        await helper.load([...journeyNodes, catchNode], pipeline(), ctx.store.credentials);
+        const first = nextMessage('out');
+        helper.getNode('in').receive({ payload: { name: 'visit', userId: 'u-9', traits: { visits: 2 }, messageId: 'evt-9' } });
+        const msg = await first;
+        expect((msg.profile as Profile).traits.visits).to.equal(2);
+        const replayed = nextMessage('out');
+        helper.getNode('merge').receive({ ...msg, profile: undefined });
+        expect(((await replayed).profile as Profile).traits.visits).to.equal(2);
+        const unkeyed = nextMessage('out');
+        helper.getNode('merge').receive({ profileId: msg.profileId, payload: { traits: { visits: 1 } } });
+        expect(((await unkeyed).profile as Profile).traits.visits).to.equal(3);
+      });
+
       it('rejects bad input on output 2 with a reason, and reports it to Catch nodes', async () => {
         await helper.load([...journeyNodes, catchNode], pipeline(), ctx.store.credentials);
         const rejected = nextMessage('rejected');
