@@ -49,23 +49,28 @@ export function installResumeHook(RED: NodeAPI): void {
     const waits: Array<Promise<void>> = [];
     const before = pending.get(source.id);
     if (before) waits.push(before);
-    const done = new Set<string>();
-    const releases: Array<() => void> = [];
+    const instances = new Set<string>();
+    const written = new Set<string>();
     for (const { msg, source: from } of events) {
+      const instanceId = instanceOf(msg);
+      if (!instanceId) continue;
       const write = pointWriters.get(from.id);
-      const instanceId = write ? instanceOf(msg) : null;
-      if (!write || !instanceId || done.has(instanceId) || pointed.has(msg)) continue;
-      done.add(instanceId);
-      // Routing waits for the write (and the node's earlier sends); the instance must not complete meanwhile.
-      releases.push(inFlight.hold(instanceId));
-      waits.push(
-        write(from.id, from.port, instanceId, msg).catch((err: Error) =>
-          from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
-        ),
-      );
+      if (write && !written.has(instanceId) && !pointed.has(msg)) {
+        written.add(instanceId);
+        waits.push(
+          write(from.id, from.port, instanceId, msg).catch((err: Error) =>
+            from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
+          ),
+        );
+      }
+      instances.add(instanceId);
     }
     // Sends outside any journey, with nothing before them, are not delayed by even a turn.
     if (waits.length === 0) return undefined;
+    // Routing waits for the writes (and the node's earlier sends). Every instance sent here
+    // must stay uncompleted meanwhile, also one whose msg needs no write of its own but
+    // queues behind another's: its node may finish before its msg is routed.
+    const releases = [...instances].map((id) => inFlight.hold(id));
     const sent = Promise.all(waits).then(() => undefined);
     pending.set(source.id, sent);
     // Registered before the runtime's own continuation, so a copy is let go just before it is routed (and counted).

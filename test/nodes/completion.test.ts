@@ -4,6 +4,7 @@
  */
 import { expect } from 'chai';
 import { COLLECTIONS, COMPLETED_REASON, type JourneyInstance } from '../../lib/index.js';
+import { pointWriters } from '../../nodes/shared/resume.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import { forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
@@ -75,6 +76,32 @@ describe('journey completion', function () {
       expect((await onlyInstance()).status).to.equal('active');
       await late;
       await eventually(async () => ((await onlyInstance()).status === 'completed' ? true : undefined), 3000, 'the instance to complete');
+    });
+
+    // A journey node's sends are routed in order, each after the resume points of those before
+    // it are written. A msg that needs no point of its own (event-in wrote it with the
+    // enrolment) still waits behind another's write, and its node has finished with it
+    // meanwhile: its instance must not complete before the msg goes on.
+    it('stays active while its msg waits behind another instance\'s resume point', async () => {
+      await load([eventIn([['merge'], []]), node('merge', 'profile-merge', { store: 'store' }, [['end']]), helperNode('end')]);
+      const write = pointWriters.get('merge')!;
+      pointWriters.set('merge', async (...args) => {
+        await sleep(600);
+        return write(...args);
+      });
+      const first = nextMessage('end');
+      enter('c6');
+      const { profileId } = await first;
+      // A msg of another instance (a resumed one, say) leaves merge first and needs its point written.
+      helper.getNode('merge').receive({ payload: {}, profileId, journey: { name: 'welcome', instanceId: 'resumed-elsewhere' } });
+      await sleep(50);
+      const queued = nextMessage('end', 3000);
+      enter('c7');
+      await sleep(250);
+      const entered = (await instances()).find((i) => i.path[0]?.node === 'in' && i.profileId !== profileId);
+      expect(entered?.status, 'the instance behind the write').to.equal('active');
+      await queued;
+      await eventually(async () => ((await instances()).every((i) => i.status === 'completed') ? true : undefined), 3000, 'both instances to complete');
     });
 
     it('does not complete an instance that an exit event ended while its msg was in flight', async () => {
