@@ -59,6 +59,11 @@ export interface DeliverOptions {
   retry?: RetryPolicy;
   /** Stops waiting between attempts (the node is closing): the delivery stays queued for the sweep. */
   signal?: AbortSignal;
+  /**
+   * Stops waiting for a provider's answer (the node must finish closing): the send in
+   * flight may still go out, so it ends `unknown-outcome` and is never sent again.
+   */
+  abandon?: AbortSignal;
   now?: () => Date;
 }
 
@@ -92,7 +97,7 @@ export class Outbox {
     const policy = options.retry ?? provider.retry ?? DEFAULT_RETRY;
     const now = options.now ?? (() => new Date());
     for (;;) {
-      const after = await this.attempt(id, provider, policy, now());
+      const after = await this.attempt(id, provider, policy, now(), options.abandon);
       if (!after || after.status !== 'queued') return after;
       const delay = after.dueAt.getTime() - now().getTime();
       if (delay > 0 && !(await sleep(delay, options.signal))) return after;
@@ -100,7 +105,8 @@ export class Outbox {
   }
 
   /** One attempt, if the delivery is queued and due. Returns the record afterwards (null if there is none). */
-  async attempt(id: string, provider: Provider, policy: RetryPolicy, now: Date): Promise<Delivery | null> {
+  async attempt(id: string, provider: Provider, policy: RetryPolicy, now: Date, abandon?: AbortSignal): Promise<Delivery | null> {
+    if (abandon?.aborted) return this.get(id);
     const claimed = await this.deliveries.findOneAndUpdate(
       { _id: id, status: 'queued', dueAt: { $lte: now } },
       { $set: { status: 'sending', leaseUntil: new Date(now.getTime() + leaseMs(provider)), updatedAt: now }, $inc: { attempts: 1 } },
@@ -109,7 +115,7 @@ export class Outbox {
     if (!claimed) return this.get(id);
     let result: ProviderResult;
     try {
-      result = await provider.send(claimed);
+      result = await answerUnlessAbandoned(provider.send(claimed), provider, abandon);
     } catch (err) {
       // A provider adapter that throws has a bug or met something it did not expect: fail once, clearly.
       result = { status: 'failed', error: { code: 'PROVIDER_ERROR', message: err instanceof Error ? err.message : String(err) } };
@@ -220,6 +226,26 @@ export class Outbox {
     }
     return after ?? this.get(from._id);
   }
+}
+
+/** The provider's answer, or `unknown` as soon as `abandon` aborts (the call itself runs on: it cannot be taken back). */
+function answerUnlessAbandoned(sending: Promise<ProviderResult>, provider: Provider, abandon?: AbortSignal): Promise<ProviderResult> {
+  if (!abandon) return sending;
+  return new Promise((resolve, reject) => {
+    const onAbandon = () =>
+      resolve({ status: 'unknown', error: { code: 'ABANDONED', message: `the sending node stopped before ${provider.name} answered; it may or may not have gone out` } });
+    abandon.addEventListener('abort', onAbandon, { once: true });
+    sending.then(
+      (result) => {
+        abandon.removeEventListener('abort', onAbandon);
+        resolve(result);
+      },
+      (err: unknown) => {
+        abandon.removeEventListener('abort', onAbandon);
+        reject(err);
+      },
+    );
+  });
 }
 
 /** Resolves true after `ms`, or false as soon as `signal` aborts. */

@@ -60,6 +60,9 @@ export interface SenderParts<F extends string> {
 
 export type BadgeKey = 'sent' | 'skipped' | 'failed';
 
+/** How long a closing sender waits for its providers' answers before it gives them up. */
+const CLOSE_GRACE_MS = 10_000;
+
 /** How often a sender looks for deliveries a stopped process left behind. */
 const RECOVERY_EVERY_MS = 15_000;
 
@@ -110,9 +113,17 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
     }
     provider = made;
   }
-  // Registered before useStore's own close handler, so retry back-offs stop before it waits for in-flight msgs.
+  // Registered before useStore's own close handler, so retry back-offs stop before it waits
+  // for in-flight msgs. A provider that does not answer is given up on in time for the close
+  // to end within Node-RED's limit (15 s): those sends end unknown-outcome.
   const closing = new AbortController();
-  node.on('close', () => closing.abort());
+  const abandon = new AbortController();
+  let abandonTimer: NodeJS.Timeout | undefined;
+  node.on('close', () => {
+    closing.abort();
+    abandonTimer = setTimeout(() => abandon.abort(), CLOSE_GRACE_MS);
+  });
+  const deliverOptions = { signal: closing.signal, abandon: abandon.signal };
   const unsent = (reason: NotSentReason, detail: string): DeliverySummary => ({
     id: '',
     channel: parts.channel,
@@ -152,7 +163,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
         msgId: msg._msgid ?? RED.util.generateId(),
         scope: { event: (msg as { event?: unknown }).event ?? null, journey: msg.journey ?? null, msg: seen },
         now,
-        deliver: { signal: closing.signal },
+        deliver: deliverOptions,
       });
       const notSent = (summary: DeliverySummary, error?: Error) => {
         msg.delivery = summary;
@@ -166,7 +177,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
           // Sent again after its process died: the flow gets the first outcome, as it would have then.
           if (journey.resumed) {
             // A send the dead process left undecided is decided first, so the flow goes on the way it went.
-            const settled = await new Outbox(await user.store()).outcome(outcome.delivery._id, provider, { signal: closing.signal });
+            const settled = await new Outbox(await user.store()).outcome(outcome.delivery._id, provider, deliverOptions);
             return finished(settled ?? outcome.delivery, msg, instanceId, notSent, true);
           }
           user.badge.bump('skipped');
@@ -235,7 +246,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
     const sweepOnce = () =>
       user
         .store()
-        .then((store) => new Outbox(store).recover(node.id, provider, { signal: closing.signal }))
+        .then((store) => new Outbox(store).recover(node.id, provider, deliverOptions))
         .then(({ resent, unknown }) => {
           if (resent > 0) user.badge.bump('sent', resent);
           if (unknown > 0) {
@@ -252,6 +263,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
     return {
       input: async (msg: NodeMessageInFlow, sendOut: Send) => emit(sendOut, await sendFor(msg)),
       close: async (removed: boolean) => {
+        clearTimeout(abandonTimer);
         clearInterval(sweep);
         forget();
         if (removed) await (await user.config.getWaits()).endWaitingAt(node.id, RED._(`${prefix}.reasons.removed`, { node: node.id }));

@@ -18,7 +18,7 @@ import { TestFcmApi } from '../support/fcm-api.js';
 import { collect, coreNode, eventually, helper, journeyNodes, type FlowNode } from '../support/node-red.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { testAccount, TwilioApiServer } from '../support/twilio-api.js';
-import { backends, catchAll, forEachBackend, helperNode, node, tab, useHelperRuntime, type StoreNode } from './flows.js';
+import { backends, catchAll, forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime, type StoreNode } from './flows.js';
 
 const catchNode = coreNode('common/25-catch.js');
 const FROM = '+15005550006';
@@ -145,6 +145,25 @@ describe('provider faults', function () {
         await eventually(() => (caught.length === 1 ? true : undefined), 2_000, 'the Catch node');
         expect(caughtCode(caught[0]!)).to.equal('TWILIO_NO_ANSWER');
         expect(apiA.requests, 'the unanswered request is not made again').to.equal(2);
+      });
+
+      // The account's timeout (30 s by default) outlasts Node-RED's limit on a node's close (15 s).
+      it('gives up on a Twilio that never answers when the flow stops, inside the close limit, and records the send unknown-outcome', async () => {
+        await load(ctx.store);
+        apiB.refuseNext.push({ status: 'hang' });
+        signUp('b', 'sms', 'closing');
+        await eventually(() => (apiB.requests === 1 ? true : undefined), 5_000, "B's request to hang");
+        const started = Date.now();
+        await helper.unload();
+        expect(Date.now() - started, 'ms to stop the flow').to.be.below(14_000);
+        const reopened = await openAfterwards(ctx.store.node, ctx.store.credentials);
+        try {
+          const sms = await reopened.collection<Delivery>(COLLECTIONS.deliveries).findOne({ journey: 'b' });
+          expect(sms).to.include({ status: 'failed', reason: 'unknown-outcome', attempts: 1 });
+          expect(sms?.error?.code).to.equal('ABANDONED');
+        } finally {
+          await reopened.close();
+        }
       });
     });
 
