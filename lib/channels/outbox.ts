@@ -19,6 +19,7 @@ import { countDelivery, finalCounts } from '../reports/delivery-counters.js';
 import { releaseSlot } from './frequency-cap.js';
 import { DuplicateKeyError } from '../store/port.js';
 import { backoffMs, DEFAULT_RETRY, longestWaitMs, type RetryPolicy } from './retry.js';
+import { Slots } from './slots.js';
 
 export type ProviderResult =
   | { status: 'sent'; providerMessageId: string; results?: Delivery['results']; badAddresses?: string[] }
@@ -37,6 +38,18 @@ export interface Provider {
   /** The account's retry policy; DEFAULT_RETRY when it names none. */
   readonly retry?: RetryPolicy;
   send(delivery: Delivery): Promise<ProviderResult>;
+  /** How many sends it works on at once, when it queues the rest inside itself (see slots.ts). */
+  readonly concurrency?: number;
+}
+
+const providerSlots = new WeakMap<Provider, Slots>();
+
+/** The provider's slots (none for one that does not queue inside itself). */
+function slotsOf(provider: Provider): Slots | null {
+  if (!provider.concurrency) return null;
+  let slots = providerSlots.get(provider);
+  if (!slots) providerSlots.set(provider, (slots = new Slots(provider.concurrency)));
+  return slots;
 }
 
 /** How long an attempt may hold a delivery before its outcome counts as unknown, for a provider that names no timeout. */
@@ -107,6 +120,17 @@ export class Outbox {
   /** One attempt, if the delivery is queued and due. Returns the record afterwards (null if there is none). */
   async attempt(id: string, provider: Provider, policy: RetryPolicy, now: Date, abandon?: AbortSignal): Promise<Delivery | null> {
     if (abandon?.aborted) return this.get(id);
+    const asked = Date.now();
+    const release = await slotsOf(provider)?.take();
+    try {
+      // The lease runs from when the send can start, not from when it joined the line.
+      return await this.attemptInSlot(id, provider, policy, new Date(now.getTime() + Date.now() - asked), abandon);
+    } finally {
+      release?.();
+    }
+  }
+
+  private async attemptInSlot(id: string, provider: Provider, policy: RetryPolicy, now: Date, abandon?: AbortSignal): Promise<Delivery | null> {
     const claimed = await this.deliveries.findOneAndUpdate(
       { _id: id, status: 'queued', dueAt: { $lte: now } },
       { $set: { status: 'sending', leaseUntil: new Date(now.getTime() + leaseMs(provider)), updatedAt: now }, $inc: { attempts: 1 } },

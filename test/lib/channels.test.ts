@@ -34,6 +34,7 @@ import {
   type ProviderResult,
 } from '../../lib/index.js';
 import { forEachStore } from '../support/stores.js';
+import { eventually, sleep } from '../support/timing.js';
 
 const scope = { profile: { traits: { firstName: 'Ada', tags: ['a', 'b'] } }, event: { name: 'signed_up' }, journey: { name: 'welcome' }, msg: {} };
 
@@ -227,6 +228,41 @@ forEachStore((ctx) => {
       expect([a?.status, b?.status]).to.include('sent');
       expect([a?.status, b?.status].filter((s) => s !== 'sent' && s !== 'sending')).to.deep.equal([]);
       expect(await outbox.get('race')).to.include({ status: 'sent', attempts: 1 });
+    });
+
+    // nodemailer's pool queues sends beyond its connections: a delivery queued there is not
+    // handed over yet, so a crash must find it `queued` (sent by the sweep), not `sending`
+    // (which ends unknown-outcome).
+    it('claims no more deliveries than the provider works on at once; the rest stay queued until a slot frees', async () => {
+      const outbox = new Outbox(ctx.store);
+      const gate: Array<() => void> = [];
+      let calls = 0;
+      const provider: Provider = {
+        name: 'pooled',
+        outbox: false,
+        concurrency: 2,
+        send: async () => {
+          calls += 1;
+          await new Promise<void>((resolve) => gate.push(resolve));
+          return { status: 'sent', providerMessageId: `pooled-${calls}` };
+        },
+      };
+      const ids = ['s1', 's2', 's3', 's4', 's5'];
+      for (const id of ids) await outbox.create(queued(id));
+      const sending = Promise.all(ids.map((id) => outbox.deliver(id, provider, { retry: fast })));
+      const statuses = async () => (await Promise.all(ids.map((id) => outbox.get(id)))).map((d) => d?.status);
+      await eventually(() => (gate.length === 2 ? true : undefined), 2_000, 'two sends in the provider');
+      await sleep(50);
+      expect((await statuses()).sort()).to.deep.equal(['queued', 'queued', 'queued', 'sending', 'sending']);
+      gate.shift()!();
+      await eventually(() => (gate.length === 2 && calls === 3 ? true : undefined), 2_000, 'the third send to take the freed slot');
+      expect((await statuses()).filter((s) => s === 'sending')).to.have.length(2);
+      while ((await statuses()).some((s) => s !== 'sent')) {
+        gate.shift()?.();
+        await sleep(10);
+      }
+      expect((await sending).map((d) => d?.status)).to.deep.equal(['sent', 'sent', 'sent', 'sent', 'sent']);
+      expect(calls).to.equal(5);
     });
 
     it('retries transient failures with backoff, then fails once the attempts are spent; fails permanent ones at once', async () => {

@@ -3,7 +3,7 @@ import { expect } from 'chai';
 import type { Agenda } from 'agenda' with { 'resolution-mode': 'import' };
 import { createAgenda } from '../../lib/scheduler/index.js';
 import { forEachStore } from '../support/stores.js';
-import { eventually, sleep } from '../support/node-red.js';
+import { eventually, sleep } from '../support/timing.js';
 
 interface Ping {
   key: string;

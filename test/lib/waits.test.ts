@@ -10,7 +10,7 @@ import {
   type JourneyInstance,
   type Resumed,
 } from '../../lib/index.js';
-import { eventually, sleep } from '../support/node-red.js';
+import { eventually, sleep } from '../support/timing.js';
 import { forEachStore } from '../support/stores.js';
 
 describe('wait times', () => {

@@ -93,15 +93,5 @@ export function recordStatus(nodeId: string): StatusRecorder {
   return { calls, last: () => calls[calls.length - 1] };
 }
 
-export const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
-
-/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs`. */
-export async function eventually<T>(check: () => T | undefined | Promise<T | undefined>, timeoutMs = 5000, what = 'condition'): Promise<T> {
-  const end = Date.now() + timeoutMs;
-  for (;;) {
-    const value = await check();
-    if (value !== undefined) return value;
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(25);
-  }
-}
+// Kept in timing.ts, which lib tests import without loading Node-RED.
+export { eventually, sleep } from './timing.js';

@@ -26,6 +26,9 @@ export interface SmtpAccount extends RetrySettings {
 /** Content fields a rendered email has. `listUnsubscribe` is the one-click URL, when there is one. */
 export type EmailContent = { subject: string; html: string; text: string; listUnsubscribe?: string };
 
+/** Connections the pool keeps to one account's server; nodemailer queues sends beyond them. */
+const POOL_CONNECTIONS = 5;
+
 export function smtpProvider(account: SmtpAccount): Provider & { close(): void } {
   const timeout = timeoutMsOf(account);
   const options: SMTPPool.Options = {
@@ -39,7 +42,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout,
-    maxConnections: 5,
+    maxConnections: POOL_CONNECTIONS,
   };
   const transport = nodemailer.createTransport(options);
   const domain = /@([^>\s]+)>?\s*$/.exec(account.from)?.[1] ?? 'journeys.invalid';
@@ -48,6 +51,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
     outbox: false,
     timeoutMs: timeout,
     retry: retryPolicyOf(account),
+    concurrency: POOL_CONNECTIONS,
     close: () => transport.close(),
     async send(delivery: Delivery): Promise<ProviderResult> {
       const content = delivery.content as EmailContent;
