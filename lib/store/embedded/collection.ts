@@ -32,6 +32,8 @@ const clone = <T>(value: T): T => structuredClone(value);
 
 export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   private readonly docs = new Map<string, T>();
+  /** The _ids in ascending order, kept until an insert or a removal changes them. */
+  private sortedIds: string[] | null = null;
   private readonly indexes: EqualityIndexes;
 
   /** `indexed`: fields a filter may pin by equality to read only the matching documents. */
@@ -46,6 +48,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   /** Stores a document as the current version (from a write or a journal replay). */
   put(doc: T): void {
     const previous = this.docs.get(doc._id);
+    if (!previous) this.sortedIds = null;
     if (previous) this.indexes.remove(previous);
     this.docs.set(doc._id, doc);
     this.indexes.add(doc);
@@ -56,6 +59,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     if (!previous) return;
     this.indexes.remove(previous);
     this.docs.delete(id);
+    this.sortedIds = null;
   }
 
   async insertOne(doc: T): Promise<void> {
@@ -192,13 +196,15 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
 
   /** The matching documents; `copies` when they are already the caller's own (a projection copies what it keeps). */
   private select(filter: Filter, options: FindOptions): { docs: T[]; copies: boolean } {
-    let docs = this.matching(filter);
-    if (options.sort) {
+    const skip = options.skip ?? 0;
+    const end = options.limit && options.limit > 0 ? skip + options.limit : undefined;
+    const direction = idSortDirection(options.sort);
+    const inOrder = direction === null ? null : this.scanInIdOrder(filter, direction, end);
+    let docs = inOrder ?? this.matching(filter);
+    if (options.sort && !inOrder) {
       const sort = options.sort;
       docs = new Aggregator([{ $sort: sort }]).run(docs as AnyObject[]) as T[];
     }
-    const skip = options.skip ?? 0;
-    const end = options.limit && options.limit > 0 ? skip + options.limit : undefined;
     docs = docs.slice(skip, end);
     if (options.projection && Object.keys(options.projection).length > 0) {
       const tree = inclusionTree(options.projection);
@@ -206,6 +212,25 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
       docs = new Aggregator([{ $project: options.projection }]).run(docs as AnyObject[]) as T[];
     }
     return { docs, copies: false };
+  }
+
+  /**
+   * The matches of a filter no lookup narrows, walked in _id order from the least _id it
+   * admits and stopped at `wanted`: a run reading page after page in _id order (an audience
+   * run's) costs a page each time, not a sort of every match. Null when a lookup narrows the
+   * filter (sorting those few is cheaper than walking).
+   */
+  private scanInIdOrder(filter: Filter, direction: 1 | -1, wanted = Number.POSITIVE_INFINITY): T[] | null {
+    if (('_id' in filter && equalityValues(filter._id)) || this.indexes.candidates(filter)) return null;
+    const query = compileFilter(filter);
+    const ids = (this.sortedIds ??= [...this.docs.keys()].sort());
+    const out: T[] = [];
+    const floor = direction === 1 ? idFloor(filter) : null;
+    for (let i = floor ? firstAbove(ids, floor) : direction === 1 ? 0 : ids.length - 1; i >= 0 && i < ids.length && out.length < wanted; i += direction) {
+      const doc = this.docs.get(ids[i]!)!;
+      if (query.test(doc)) out.push(doc);
+    }
+    return out;
   }
 
   private matching(filter: Filter): T[] {
@@ -268,4 +293,47 @@ function equalityFields(filter: Filter): Record<string, unknown> {
 /** A string, number or boolean compared for equality: what the equality index keys exactly. */
 function isPlainEquality(condition: unknown): boolean {
   return typeof condition === 'string' || typeof condition === 'number' || typeof condition === 'boolean';
+}
+
+/** 1 or -1 for a sort by _id alone; null for any other. */
+function idSortDirection(sort: FindOptions['sort']): 1 | -1 | null {
+  if (!sort) return null;
+  const keys = Object.keys(sort);
+  if (keys.length !== 1 || keys[0] !== '_id') return null;
+  const direction = (sort as Record<string, unknown>)._id;
+  return direction === 1 || direction === -1 ? direction : null;
+}
+
+interface IdFloor {
+  id: string;
+  inclusive: boolean;
+}
+
+/** The least _id a filter admits, from `_id: { $gt | $gte: string }` at its top level or in a top-level `$and`; null when it names none. */
+function idFloor(filter: Filter): IdFloor | null {
+  const conditions: unknown[] = ['_id' in filter ? filter._id : undefined];
+  if (Array.isArray(filter.$and)) for (const part of filter.$and as unknown[]) conditions.push((part as Filter | null)?._id);
+  let floor: IdFloor | null = null;
+  for (const condition of conditions) {
+    if (condition === null || typeof condition !== 'object') continue;
+    for (const [op, inclusive] of [['$gt', false], ['$gte', true]] as const) {
+      const id = (condition as Record<string, unknown>)[op];
+      if (typeof id !== 'string') continue;
+      if (!floor || id > floor.id || (id === floor.id && !inclusive)) floor = { id, inclusive };
+    }
+  }
+  return floor;
+}
+
+/** The index of the first of the sorted `ids` the floor admits. */
+function firstAbove(ids: readonly string[], floor: IdFloor): number {
+  let low = 0;
+  let high = ids.length;
+  while (low < high) {
+    const mid = (low + high) >>> 1;
+    const id = ids[mid]!;
+    if (id < floor.id || (id === floor.id && !floor.inclusive)) low = mid + 1;
+    else high = mid;
+  }
+  return low;
 }
