@@ -22,13 +22,14 @@ import {
 } from '../port.js';
 import { compileFilter } from '../filter-engine.js';
 import type { JournalRecord } from './codec.js';
+import { deepCopy } from './copy.js';
 import { EqualityIndexes, equalityValues } from './equality-index.js';
 import { applyPlainUpdate } from './plain-update.js';
 import { inclusionTree, project } from './projection.js';
 
 export type Persist = (records: JournalRecord[]) => Promise<void>;
 
-const clone = <T>(value: T): T => structuredClone(value);
+const clone = <T>(value: T): T => deepCopy(value);
 
 export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   private readonly docs = new Map<string, T>();
@@ -46,9 +47,9 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   /** Stores a document as the current version (from a write or a journal replay). */
   put(doc: T): void {
     const previous = this.docs.get(doc._id);
-    if (previous) this.indexes.remove(previous);
     this.docs.set(doc._id, doc);
-    this.indexes.add(doc);
+    if (previous) this.indexes.replace(previous, doc);
+    else this.indexes.add(doc);
   }
 
   remove(id: string): void {
