@@ -14,9 +14,12 @@
  * journal written now reads the same with the earlier reviver.
  */
 import type { Doc } from '../port.js';
+import type { PatchOp } from './plain-update.js';
 
+/** A whole document; a patch of one (the fields an update changed, see patch.ts); a removal. */
 export type JournalRecord =
   | { c: string; put: Doc }
+  | { c: string; patch: string; ops: PatchOp[] }
   | { c: string; del: string };
 
 export function encodeRecord(record: JournalRecord): string {

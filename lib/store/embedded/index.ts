@@ -77,6 +77,7 @@ export class EmbeddedStore implements Store {
   private replay(record: JournalRecord): void {
     const collection = this.collection(record.c);
     if ('put' in record) collection.put(record.put);
+    else if ('patch' in record) collection.patch(record.patch, record.ops);
     else collection.remove(record.del);
   }
 

@@ -1,6 +1,7 @@
 /**
  * The embedded store's fast path for the updates nearly every write is: `$set`, `$unset`,
- * `$inc`, `$min`, `$max` (of dates, numbers or strings against the same kind) and `$push`
+ * `$inc`, `$min`, `$max` (of dates, numbers or strings against the same kind), `$addToSet`
+ * of one scalar, and `$push`
  * (one value, or `$each` with `$slice` and a plain `$sort`, as an event is counted on a
  * profile) of plain field paths through plain objects. mingo's updater builds a fresh
  * operator context (copying its query and expression tables) for each update, which was the
@@ -17,7 +18,7 @@ import { deepCopy } from './copy.js';
 
 type Plain = Record<string, unknown>;
 
-const PLAIN_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$min', '$max']);
+const PLAIN_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$addToSet', '$min', '$max']);
 
 function isPlainObject(value: unknown): value is Plain {
   if (value === null || typeof value !== 'object') return false;
@@ -115,6 +116,18 @@ function changesOf(modifier: Record<string, unknown>): Change[] | undefined {
             return Array.isArray(previous) ? { value: [...previous, deepCopy(operand)], keep: true } : undefined;
           },
         });
+      } else if (operator === '$addToSet') {
+        // One string, boolean or finite number, as a profile gains an identity; `$each` and values with structure go to mingo.
+        // (-0 too: mingo stores it as 0.)
+        if (!(typeof operand === 'string' || typeof operand === 'boolean' || (typeof operand === 'number' && Number.isFinite(operand) && !Object.is(operand, -0)))) return undefined;
+        changes.push({
+          segments,
+          apply: (previous, present) => {
+            if (!present) return { value: [operand], keep: true };
+            if (!Array.isArray(previous)) return undefined;
+            return { value: previous.includes(operand) ? previous : [...(previous as unknown[]), operand], keep: true };
+          },
+        });
       } else if (operator === '$min' || operator === '$max') {
         if (comparable(operand) === undefined) return undefined;
         const wanted = operator === '$min' ? -1 : 1;
@@ -144,16 +157,24 @@ function changesOf(modifier: Record<string, unknown>): Change[] | undefined {
 }
 
 /**
- * The updated version of `current` and whether anything changed, or undefined when the
- * update is not one this path applies. `current` is left untouched.
+ * What an update changed, in the order it changed it: `[path, value]` for a value set (the
+ * value as `next` holds it), `[path]` for a field removed. The journal keeps this instead of
+ * the whole document (see patch.ts).
  */
-export function applyPlainUpdate<T extends object>(current: T, modifier: Record<string, unknown>): { next: T; changed: boolean } | undefined {
+export type PatchOp = [path: string] | [path: string, value: unknown];
+
+/**
+ * The updated version of `current`, whether anything changed and what, or undefined when
+ * the update is not one this path applies. `current` is left untouched.
+ */
+export function applyPlainUpdate<T extends object>(current: T, modifier: Record<string, unknown>): { next: T; changed: boolean; ops: PatchOp[] } | undefined {
   const changes = changesOf(modifier);
   if (!changes) return undefined;
   const root: Plain = { ...(current as Plain) };
   // Objects already copied for this update, so two paths through one parent copy it once.
   const copied = new Set<Plain>([root]);
   let changed = false;
+  const ops: PatchOp[] = [];
   for (const { segments, apply } of changes) {
     let parent = root;
     for (const segment of segments.slice(0, -1)) {
@@ -187,11 +208,16 @@ export function applyPlainUpdate<T extends object>(current: T, modifier: Record<
       if (present) {
         delete parent[last];
         changed = true;
+        ops.push([segments.join('.')]);
       }
       continue;
     }
-    if (!present || !isDeepStrictEqual(previous, outcome.value)) changed = true;
+    if (!present || !isDeepStrictEqual(previous, outcome.value)) {
+      changed = true;
+      // JSON has no undefined: the field reads back absent, as it did from a whole document.
+      ops.push(outcome.value === undefined ? [segments.join('.')] : [segments.join('.'), outcome.value]);
+    }
     parent[last] = outcome.value;
   }
-  return { next: root as T, changed };
+  return { next: root as T, changed, ops };
 }
