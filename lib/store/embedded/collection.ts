@@ -231,6 +231,11 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   }
 
   private matching(filter: Filter): T[] {
+    // By _id alone, the commonest filter of all: nothing to compile.
+    if (typeof filter._id === 'string' && hasOnlyId(filter)) {
+      const doc = this.docs.get(filter._id);
+      return doc ? [doc] : [];
+    }
     const query = compileFilter(filter);
     const ids = '_id' in filter ? equalityValues(filter._id) : null;
     const out: T[] = [];
@@ -289,6 +294,11 @@ function equalityFields(filter: Filter): Record<string, unknown> {
     if (!isOperatorObject) out[key] = clone(value);
   }
   return out;
+}
+
+function hasOnlyId(filter: Filter): boolean {
+  for (const key in filter) if (key !== '_id') return false;
+  return true;
 }
 
 /** A string, number or boolean compared for equality: what the equality index keys exactly. */
