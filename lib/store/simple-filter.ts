@@ -49,6 +49,11 @@ function pathOf(field: string): string[] | undefined {
   return segments;
 }
 
+/** A list of scalars where the filter looks: equality and membership then hold for any element, as in MongoDB. */
+class ScalarList {
+  constructor(readonly items: readonly Scalar[]) {}
+}
+
 /** The value at `segments`: undefined when missing, UNSURE where mingo must look (arrays, sub-documents, odd values). */
 function lookup(doc: object, segments: readonly string[]): Found {
   let current: unknown = doc;
@@ -64,10 +69,14 @@ function lookup(doc: object, segments: readonly string[]): Found {
     // A key present with an undefined value: missing to some readers, present to others.
     if (current === undefined) return UNSURE;
   }
-  return isScalar(current) ? current : UNSURE;
+  if (isScalar(current)) return current;
+  // A profile's recentMessageIds, say: checked element by element. Lists of lists or documents are mingo's.
+  if (Array.isArray(current) && Object.getPrototypeOf(current) === Array.prototype && current.every(isScalar)) return new ScalarList(current);
+  return UNSURE;
 }
 
 function equals(value: Found, wanted: Scalar): boolean {
+  if (value instanceof ScalarList) return value.items.some((item) => equals(item, wanted));
   if (wanted === null) return value === undefined || value === null;
   if (wanted instanceof Date) return value instanceof Date && value.getTime() === wanted.getTime();
   return value === wanted;
@@ -80,6 +89,7 @@ function rangeCheck(op: string, bound: string | number | Date): Check {
   const b = bound instanceof Date ? bound.getTime() : bound;
   return (value) => {
     if (value === undefined) return false;
+    if (value instanceof ScalarList) return undefined;
     const valueKind = value instanceof Date ? 'date' : typeof value;
     if (valueKind !== kind) return undefined;
     const v = value instanceof Date ? value.getTime() : (value as string | number);
@@ -123,7 +133,7 @@ function conditionChecks(condition: unknown): Check[] | undefined {
       checks.push(rangeCheck(op, operand));
     } else if (op === '$type') {
       if (operand !== 'number') return undefined;
-      checks.push((value) => typeof value === 'number');
+      checks.push((value) => (value instanceof ScalarList ? undefined : typeof value === 'number'));
     } else {
       return undefined;
     }
