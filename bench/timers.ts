@@ -79,8 +79,8 @@ async function leadFor(arm: TimerArm['arm'], plan_: TimerPlan, setup: Setup): Pr
     await scheduleAll(sampled, (i) => schedule(warmUp + i, FAR_FUTURE));
     const perItem = (Date.now() - started) / sampled;
     // The measured store grows to `count` items while the sample's stays small: a margin for
-    // that, and seconds for the collection after setup.
-    return Math.ceil(perItem * plan_.count * 1.3) + 3000;
+    // that (it also covers the collection after setup, a few tenths of a second at 100,000).
+    return Math.ceil(perItem * plan_.count * 1.3) + 1000;
   } finally {
     await store.close();
   }
