@@ -4,7 +4,7 @@
  * process on the database signs and checks alike and nothing has to be configured; a
  * token names one delivery and one action, and cannot be altered to name another.
  */
-import { createHmac, randomBytes, timingSafeEqual } from 'node:crypto';
+import { createHmac, createSecretKey, randomBytes, timingSafeEqual, type KeyObject } from 'node:crypto';
 import { DuplicateKeyError, type Doc, type Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 
@@ -52,7 +52,22 @@ export interface LinkClaim {
   u?: string;
 }
 
-const mac = (key: Buffer, body: string) => createHmac('sha256', key).update(body).digest('base64url');
+/**
+ * The key as a KeyObject, made once per key: given a Buffer, createHmac checks and wraps it
+ * anew on every call, seven times the cost of the HMAC itself, and an email signs several
+ * links (open pixel, each click, unsubscribe, preferences).
+ */
+const keyObjects = new WeakMap<Buffer, KeyObject>();
+function keyObject(key: Buffer): KeyObject {
+  let made = keyObjects.get(key);
+  if (!made) {
+    made = createSecretKey(key);
+    keyObjects.set(key, made);
+  }
+  return made;
+}
+
+const mac = (key: Buffer, body: string) => createHmac('sha256', keyObject(key)).update(body).digest('base64url');
 
 export function signLink(key: Buffer, claim: LinkClaim): string {
   const body = Buffer.from(JSON.stringify(claim)).toString('base64url');

@@ -45,7 +45,9 @@ export async function resolveProfile(store: Store, identities: Identities, at: D
     const mine: Record<string, string> = {};
     for (const { type, profileId } of owners) {
       const value = identities[type]!;
-      if (profileId === primary) {
+      // The claim just inserted for a new profile is its own: claiming it again could only fail
+      // as a duplicate and read it back (no merge can move it, as its profile is not written yet).
+      if (profileId === primary || (created && type === types[0])) {
         mine[type] = value;
         continue;
       }

@@ -9,6 +9,7 @@ import * as queryOperators from 'mingo/operators/query';
 import { Query } from 'mingo/query';
 import type { AnyObject } from 'mingo/types';
 import type { Filter } from './port.js';
+import { compileSimpleFilter } from './simple-filter.js';
 
 export interface CompiledFilter {
   test(doc: object): boolean;
@@ -29,7 +30,21 @@ function usesExpressions(value: unknown): boolean {
   return Object.entries(value).some(([key, inner]) => key === '$expr' || usesExpressions(inner));
 }
 
+function mingoQuery(filter: Filter): Query {
+  return new Query(filter as AnyObject, { context: usesExpressions(filter) ? EXPRESSION_CONTEXT : QUERY_CONTEXT });
+}
+
+/**
+ * The filter as a test. Filters of the shapes simple-filter.ts takes are evaluated there,
+ * and a mingo Query is only built for a document it leaves undecided, so the filter must not
+ * be changed while its test is in use (lib compiles and tests in one synchronous step).
+ */
 export function compileFilter(filter: Filter): CompiledFilter {
-  const query = new Query(filter as AnyObject, { context: usesExpressions(filter) ? EXPRESSION_CONTEXT : QUERY_CONTEXT });
-  return { test: (doc) => query.test(doc as AnyObject) };
+  const simple = compileSimpleFilter(filter);
+  if (!simple) {
+    const query = mingoQuery(filter);
+    return { test: (doc) => query.test(doc as AnyObject) };
+  }
+  let query: Query | undefined;
+  return { test: (doc) => simple(doc) ?? (query ??= mingoQuery(filter)).test(doc as AnyObject) };
 }

@@ -66,10 +66,12 @@ export = function (RED: NodeAPI): void {
       let handling = 0;
       // Said once each time the node turns busy: under overload a warning per event would flood the log.
       let busy = false;
+      // Translated once: under overload every refused event needs it, and i18next's lookup costs more than the refusal.
+      let busyMessage: string | undefined;
       const handle = async (msg: NodeMessageInFlow, send: Send): Promise<Outcome> => {
         if (maxInFlight > 0 && handling + inFlight.size >= maxInFlight) {
           user.badge.bump('rejected');
-          const message = RED._('event-in.errors.busy', { limit: maxInFlight });
+          const message = (busyMessage ??= RED._('event-in.errors.busy', { limit: maxInFlight }));
           msg.error = { code: 'BUSY', message, source: { id: node.id, type: 'event-in' } };
           // For an http-in flow whose rejected output answers with an http response node.
           msg.statusCode = 503;

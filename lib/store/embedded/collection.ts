@@ -22,13 +22,21 @@ import {
 } from '../port.js';
 import { compileFilter } from '../filter-engine.js';
 import type { JournalRecord } from './codec.js';
+import { deepCopy } from './copy.js';
 import { EqualityIndexes, equalityValues } from './equality-index.js';
-import { applyPlainUpdate } from './plain-update.js';
+import { applyPatch } from './patch.js';
+import { applyPlainUpdate, type PatchOp } from './plain-update.js';
 import { inclusionTree, project } from './projection.js';
 
 export type Persist = (records: JournalRecord[]) => Promise<void>;
 
-const clone = <T>(value: T): T => structuredClone(value);
+/** A document's new version, and what changed when the plain-update path knows it. */
+interface Updated<T> {
+  doc: T;
+  ops?: PatchOp[];
+}
+
+const clone = <T>(value: T): T => deepCopy(value);
 
 export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   private readonly docs = new Map<string, T>();
@@ -49,9 +57,15 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   put(doc: T): void {
     const previous = this.docs.get(doc._id);
     if (!previous) this.sortedIds = null;
-    if (previous) this.indexes.remove(previous);
     this.docs.set(doc._id, doc);
-    this.indexes.add(doc);
+    if (previous) this.indexes.replace(previous, doc);
+    else this.indexes.add(doc);
+  }
+
+  /** Applies a journaled patch (a replay); a patch of a document not held changes nothing. */
+  patch(id: string, ops: readonly PatchOp[]): void {
+    const current = this.docs.get(id);
+    if (current) this.put(applyPatch(current, ops));
   }
 
   remove(id: string): void {
@@ -104,25 +118,25 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
 
   async updateOne(filter: Filter, update: Update, options: UpdateOptions = {}): Promise<UpdateResult> {
     const outcome = this.modifyFirst(filter, update, options.upsert === true);
-    await this.persistOutcome(outcome.changed);
+    await this.persistRecords(outcome.records);
     return outcome.result;
   }
 
   async updateMany(filter: Filter, update: Update): Promise<UpdateResult> {
-    const changed: T[] = [];
+    const changed: Updated<T>[] = [];
     const targets = this.matching(filter);
     for (const current of targets) {
       const next = this.applyUpdate(current, update, false);
       if (next) changed.push(next);
     }
-    for (const doc of changed) this.put(doc);
-    await this.persistOutcome(changed);
+    for (const { doc } of changed) this.put(doc);
+    await this.persistRecords(changed.map((u) => this.recordOf(u)));
     return { matched: targets.length, modified: changed.length, upserted: false };
   }
 
   async findOneAndUpdate(filter: Filter, update: Update, options: FindOneAndUpdateOptions = {}): Promise<T | null> {
     const outcome = this.modifyFirst(filter, update, options.upsert === true);
-    await this.persistOutcome(outcome.changed);
+    await this.persistRecords(outcome.records);
     const doc = options.returnDocument === 'after' ? outcome.after : outcome.before;
     return doc ? clone(doc) : null;
   }
@@ -156,42 +170,50 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     filter: Filter,
     update: Update,
     upsert: boolean,
-  ): { result: UpdateResult; before: T | null; after: T | null; changed: T[] } {
+  ): { result: UpdateResult; before: T | null; after: T | null; records: JournalRecord[] } {
     const [current] = this.select(filter, { limit: 1 }).docs;
     if (current) {
       const next = this.applyUpdate(current, update, false);
-      if (next) this.put(next);
+      if (next) this.put(next.doc);
       return {
         result: { matched: 1, modified: next ? 1 : 0, upserted: false },
         before: current,
-        after: next ?? current,
-        changed: next ? [next] : [],
+        after: next?.doc ?? current,
+        records: next ? [this.recordOf(next)] : [],
       };
     }
-    if (!upsert) return { result: { matched: 0, modified: 0, upserted: false }, before: null, after: null, changed: [] };
+    if (!upsert) return { result: { matched: 0, modified: 0, upserted: false }, before: null, after: null, records: [] };
     const seed = { ...equalityFields(filter), ...(update.$setOnInsert ?? {}) } as T;
     this.requireId(seed._id);
     // As MongoDB: the _id exists, but the rest of the filter excluded it.
     if (this.docs.has(seed._id)) throw new DuplicateKeyError(this.name, seed._id);
-    const created = this.applyUpdate(seed, update, true)!;
+    const created = this.applyUpdate(seed, update, true)!.doc;
     this.put(created);
-    return { result: { matched: 0, modified: 0, upserted: true }, before: null, after: created, changed: [created] };
+    return { result: { matched: 0, modified: 0, upserted: true }, before: null, after: created, records: [{ c: this.name, put: created }] };
   }
 
-  /** Returns the updated copy, or null when the update changes nothing. */
-  private applyUpdate(current: T, update: Update, inserting: boolean): T | null {
+  /** Returns the updated copy (with what changed, when the plain path applied it), or null when the update changes nothing. */
+  private applyUpdate(current: T, update: Update, inserting: boolean): Updated<T> | null {
     const { $setOnInsert, ...modifier } = update;
     // An upsert's seed holds the caller's own objects, which the store must not keep.
     const base = inserting ? clone(current) : current;
     if (inserting && $setOnInsert) Object.assign(base, clone($setOnInsert));
-    let outcome = applyPlainUpdate(base, modifier);
+    const plain = applyPlainUpdate(base, modifier);
+    let outcome: { next: T; changed: boolean; ops?: PatchOp[] } | undefined = plain;
     if (!outcome) {
       const next = inserting ? base : clone(current);
       const changedPaths = applyModifier(next as AnyObject, modifier as Modifier<AnyObject>, undefined, undefined, { cloneMode: 'deep' });
       outcome = { next, changed: changedPaths.length > 0 };
     }
     if (outcome.next._id !== current._id) throw new StoreError(`an update may not change _id in ${this.name}`, 'IMMUTABLE_ID');
-    return outcome.changed || inserting ? outcome.next : null;
+    if (!outcome.changed && !inserting) return null;
+    // A new document is journaled whole; so is one mingo updated, which does not say exactly what it changed.
+    return { doc: outcome.next, ...(inserting || !outcome.ops ? {} : { ops: outcome.ops }) };
+  }
+
+  /** The journal record of an update: the patch when there is one, else the whole new version. */
+  private recordOf(updated: Updated<T>): JournalRecord {
+    return updated.ops ? { c: this.name, patch: updated.doc._id, ops: updated.ops } : { c: this.name, put: updated.doc };
   }
 
   /** The matching documents; `copies` when they are already the caller's own (a projection copies what it keeps). */
@@ -234,6 +256,11 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   }
 
   private matching(filter: Filter): T[] {
+    // By _id alone, the commonest filter of all: nothing to compile.
+    if (typeof filter._id === 'string' && hasOnlyId(filter)) {
+      const doc = this.docs.get(filter._id);
+      return doc ? [doc] : [];
+    }
     const query = compileFilter(filter);
     const ids = '_id' in filter ? equalityValues(filter._id) : null;
     const out: T[] = [];
@@ -270,6 +297,10 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     if (changed.length > 0) await this.persist(changed.map((doc) => ({ c: this.name, put: doc })));
   }
 
+  private async persistRecords(records: JournalRecord[]): Promise<void> {
+    if (records.length > 0) await this.persist(records);
+  }
+
   private requireId(id: unknown): asserts id is string {
     if (typeof id !== 'string' || id.length === 0) {
       throw new StoreError(`documents in ${this.name} need a non-empty string _id`, 'BAD_ID');
@@ -288,6 +319,11 @@ function equalityFields(filter: Filter): Record<string, unknown> {
     if (!isOperatorObject) out[key] = clone(value);
   }
   return out;
+}
+
+function hasOnlyId(filter: Filter): boolean {
+  for (const key in filter) if (key !== '_id') return false;
+  return true;
 }
 
 /** A string, number or boolean compared for equality: what the equality index keys exactly. */

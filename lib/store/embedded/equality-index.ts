@@ -45,21 +45,35 @@ class FieldIndex {
   constructor(readonly path: string) {}
 
   add(doc: Doc): void {
-    const key = keyOf(valueAt(doc, this.path));
-    if (key === null) this.unkeyed.add(doc._id);
-    else {
-      let ids = this.byKey.get(key);
-      if (!ids) this.byKey.set(key, (ids = new Set()));
-      ids.add(doc._id);
-    }
+    this.addKey(doc._id, keyOf(valueAt(doc, this.path)));
   }
 
   remove(doc: Doc): void {
-    const key = keyOf(valueAt(doc, this.path));
-    if (key === null) this.unkeyed.delete(doc._id);
+    this.removeKey(doc._id, keyOf(valueAt(doc, this.path)));
+  }
+
+  /** A new version of a stored document: most writes leave most indexed fields as they were, and then nothing moves. */
+  replace(previous: Doc, next: Doc): void {
+    const [before, after] = [keyOf(valueAt(previous, this.path)), keyOf(valueAt(next, this.path))];
+    if (before === after) return;
+    this.removeKey(previous._id, before);
+    this.addKey(next._id, after);
+  }
+
+  private addKey(id: string, key: Key | null): void {
+    if (key === null) this.unkeyed.add(id);
+    else {
+      let ids = this.byKey.get(key);
+      if (!ids) this.byKey.set(key, (ids = new Set()));
+      ids.add(id);
+    }
+  }
+
+  private removeKey(id: string, key: Key | null): void {
+    if (key === null) this.unkeyed.delete(id);
     else {
       const ids = this.byKey.get(key);
-      ids?.delete(doc._id);
+      ids?.delete(id);
       if (ids?.size === 0) this.byKey.delete(key);
     }
   }
@@ -106,6 +120,11 @@ export class EqualityIndexes {
 
   remove(doc: Doc): void {
     for (const field of this.fields) field.remove(doc);
+  }
+
+  /** `next` takes the place of `previous`, a version of the same document. */
+  replace(previous: Doc, next: Doc): void {
+    for (const field of this.fields) field.replace(previous, next);
   }
 
   /** The fewest candidate ids any indexed equality in the filter allows; null when none applies. */

@@ -77,6 +77,7 @@ export class EmbeddedStore implements Store {
   private replay(record: JournalRecord): void {
     const collection = this.collection(record.c);
     if ('put' in record) collection.put(record.put);
+    else if ('patch' in record) collection.patch(record.patch, record.ops);
     else collection.remove(record.del);
   }
 
@@ -85,10 +86,15 @@ export class EmbeddedStore implements Store {
   }
 }
 
-/** Every field named in a collection's declared indexes gets an equality index here. */
+/**
+ * Every field named in a collection's declared indexes gets an equality index here, but for
+ * the descending ones: those are times (updatedAt, timestamp, createdAt), declared to order
+ * and range over, which no filter pins to one value; kept by equality they cost a set per
+ * millisecond and a move on every write that touches them (a profile's every update).
+ */
 function indexedFields(collection: string): string[] {
   const specs = (INDEXES as Record<string, (typeof INDEXES)[CollectionName] | undefined>)[collection] ?? [];
-  return specs.flatMap((spec) => Object.keys(spec.key));
+  return specs.flatMap((spec) => Object.entries(spec.key).filter(([, direction]) => direction !== -1).map(([field]) => field));
 }
 
 async function takeLock(directory: string): Promise<void> {
