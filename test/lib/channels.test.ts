@@ -27,12 +27,14 @@ import {
   reserveSlot,
   signingKey,
   signLink,
+  smtpProvider,
   TemplateError,
   verifyLink,
   type Delivery,
   type Provider,
   type ProviderResult,
 } from '../../lib/index.js';
+import { TestSmtpServer } from '../support/smtp.js';
 import { forEachStore } from '../support/stores.js';
 import { eventually, sleep } from '../support/timing.js';
 
@@ -158,9 +160,32 @@ describe('SMTP failures', () => {
     expect(kind({ responseCode: 550, command: 'RCPT TO' })).to.include({ status: 'failed', reason: 'bounced' });
     expect(kind({ responseCode: 535, code: 'EAUTH' })).to.deep.include({ status: 'failed' });
     expect(kind({ code: 'ESOCKET', message: 'connect ECONNREFUSED 127.0.0.1:25' }).status).to.equal('retry');
-    expect(kind({ code: 'ETIMEDOUT', message: 'Connection timeout' }).status).to.equal('retry');
-    expect(kind({ code: 'ETIMEDOUT', message: 'Timeout' }).status).to.equal('unknown');
+    expect(kind({ code: 'ETIMEDOUT', message: 'Connection timeout', timeoutType: 'CONNECT_TIMEOUT' }).status).to.equal('retry');
+    expect(kind({ code: 'ETIMEDOUT', message: 'TLS handshake timed out', timeoutType: 'UPGRADE_TIMEOUT' }).status).to.equal('retry');
+    expect(kind({ code: 'ETIMEDOUT', message: 'Timeout', timeoutType: 'SOCKET_TIMEOUT' }).status).to.equal('unknown');
     expect(kind({ code: 'ECONNECTION', message: 'Connection closed unexpectedly' }).status).to.equal('unknown');
+  });
+
+  describe('from a server that never greets', () => {
+    const server = new TestSmtpServer();
+    before(() => server.start());
+    after(() => server.stop());
+
+    // The socket's idle timer and the greeting's used to be equal, and which fired first was luck.
+    it('are retried every time: the greeting times out before the idle socket does', async () => {
+      for (let i = 0; i < 12; i += 1) {
+        server.stallGreetings = 1;
+        const provider = smtpProvider({ host: '127.0.0.1', port: server.port, secure: false, from: 'news@example.com', timeoutSeconds: 0.1 });
+        try {
+          const result = await provider.send(queued(`d${i}`));
+          expect(result, `send ${i}`).to.deep.include({ status: 'retry' });
+          expect(result.status === 'retry' && result.error.code).to.equal('SMTP_UNAVAILABLE');
+        } finally {
+          provider.close();
+        }
+      }
+      expect(server.received).to.have.length(0);
+    });
   });
 });
 

@@ -28,6 +28,14 @@ export type EmailContent = { subject: string; html: string; text: string; listUn
 
 /** Connections the pool keeps to one account's server; nodemailer queues sends beyond them. */
 const POOL_CONNECTIONS = 5;
+/**
+ * The idle-socket timer starts with the greeting's: were they equal, a server that never greets
+ * could end the send as a socket timeout, which cannot tell "nothing sent" from "lost mid-message"
+ * and so is never retried. A little longer, the setup's own timeout always comes first.
+ */
+const SOCKET_TIMEOUT_MARGIN_MS = 500;
+/** nodemailer's timeouts of the setup (connect, greeting, STARTTLS): nothing of the message has left yet. */
+const SETUP_TIMEOUTS = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT']);
 
 export function smtpProvider(account: SmtpAccount): Provider & { close(): void } {
   const timeout = timeoutMsOf(account);
@@ -41,7 +49,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
     tls: { rejectUnauthorized: !account.allowUnverifiedTls },
     connectionTimeout: timeout,
     greetingTimeout: timeout,
-    socketTimeout: timeout,
+    socketTimeout: timeout + SOCKET_TIMEOUT_MARGIN_MS,
     maxConnections: POOL_CONNECTIONS,
   };
   const transport = nodemailer.createTransport(options);
@@ -93,7 +101,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
  * is reported as unknown rather than risk sending it twice.
  */
 export function classify(err: unknown): ProviderResult {
-  const e = err as Error & { code?: string; responseCode?: number; command?: string };
+  const e = err as Error & { code?: string; responseCode?: number; command?: string; timeoutType?: string };
   const message = e.message ?? String(err);
   if (typeof e.responseCode === 'number') {
     const code = `SMTP_${e.responseCode}`;
@@ -104,7 +112,7 @@ export function classify(err: unknown): ProviderResult {
   }
   if (e.code === 'EAUTH') return { status: 'failed', error: { code: 'SMTP_AUTH', message } };
   if (e.code === 'ETLS' || e.code === 'EMESSAGE' || e.code === 'EENVELOPE') return { status: 'failed', error: { code: `SMTP_${e.code.slice(1)}`, message } };
-  if (e.code === 'EDNS' || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN|Connection timeout|Greeting never received/i.test(message)) {
+  if (e.code === 'EDNS' || SETUP_TIMEOUTS.has(e.timeoutType ?? '') || /ECONNREFUSED|ENOTFOUND|EHOSTUNREACH|ENETUNREACH|EAI_AGAIN/i.test(message)) {
     return { status: 'retry', error: { code: 'SMTP_UNAVAILABLE', message } };
   }
   return { status: 'unknown', error: { code: 'SMTP_CONNECTION_LOST', message } };
