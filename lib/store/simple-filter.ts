@@ -141,30 +141,19 @@ function conditionChecks(condition: unknown): Check[] | undefined {
   return checks;
 }
 
-/** All must hold: false as soon as one fails, undefined if one is unsure and none fails. */
-function all(tests: SimpleTest[]): SimpleTest {
-  return (doc) => {
-    let sure = true;
-    for (const test of tests) {
-      const r = test(doc);
-      if (r === false) return false;
-      if (r === undefined) sure = false;
-    }
-    return sure ? true : undefined;
-  };
-}
-
-/** One must hold: true as soon as one does, undefined if one is unsure and none holds. */
-function any(tests: SimpleTest[]): SimpleTest {
-  return (doc) => {
-    let sure = true;
-    for (const test of tests) {
-      const r = test(doc);
-      if (r === true) return true;
-      if (r === undefined) sure = false;
-    }
-    return sure ? false : undefined;
-  };
+/**
+ * Three-valued AND (`decisive` false) or OR (`decisive` true) of `tests` on `input`:
+ * `decisive` as soon as one answers it; otherwise the other answer when every test was
+ * sure, and undefined when one was not.
+ */
+function combine<A>(tests: ReadonlyArray<(input: A) => boolean | undefined>, input: A, decisive: boolean): boolean | undefined {
+  let sure = true;
+  for (const test of tests) {
+    const r = test(input);
+    if (r === decisive) return decisive;
+    if (r === undefined) sure = false;
+  }
+  return sure ? !decisive : undefined;
 }
 
 /** The filter as a direct test, or undefined when it is not a shape taken here (mingo then evaluates it). */
@@ -180,7 +169,8 @@ export function compileSimpleFilter(filter: Filter): SimpleTest | undefined {
         if (!compiled) return undefined;
         parts.push(compiled);
       }
-      tests.push(key === '$and' ? all(parts) : any(parts));
+      const decisive = key === '$or';
+      tests.push((doc) => combine(parts, doc, decisive));
       continue;
     }
     const segments = pathOf(key);
@@ -189,15 +179,8 @@ export function compileSimpleFilter(filter: Filter): SimpleTest | undefined {
     if (!checks) return undefined;
     tests.push((doc) => {
       const value = lookup(doc, segments);
-      if (value === UNSURE) return undefined;
-      let sure = true;
-      for (const check of checks) {
-        const r = check(value);
-        if (r === false) return false;
-        if (r === undefined) sure = false;
-      }
-      return sure ? true : undefined;
+      return value === UNSURE ? undefined : combine(checks, value, false);
     });
   }
-  return tests.length === 1 ? tests[0] : all(tests);
+  return tests.length === 1 ? tests[0] : (doc) => combine(tests, doc, false);
 }

@@ -122,6 +122,8 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
   node.on('close', () => {
     closing.abort();
     abandonTimer = setTimeout(() => abandon.abort(), CLOSE_GRACE_MS);
+    // A node that never got its store has no close part to clear it: it must not hold the process open.
+    abandonTimer.unref();
   });
   const deliverOptions = { signal: closing.signal, abandon: abandon.signal };
   const unsent = (reason: NotSentReason, detail: string): DeliverySummary => ({

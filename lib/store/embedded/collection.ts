@@ -86,7 +86,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
 
   async insertMany(docs: T[]): Promise<{ duplicates: string[] }> {
     const duplicates: string[] = [];
-    const stored: T[] = [];
+    const records: JournalRecord[] = [];
     for (const doc of docs) {
       this.requireId(doc._id);
       if (this.docs.has(doc._id)) {
@@ -95,9 +95,9 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
       }
       const copy = clone(doc);
       this.put(copy);
-      stored.push(copy);
+      records.push({ c: this.name, put: copy });
     }
-    await this.persistOutcome(stored);
+    await this.persistRecords(records);
     return { duplicates };
   }
 
@@ -152,7 +152,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   async deleteMany(filter: Filter): Promise<number> {
     const targets = this.matching(filter);
     for (const doc of targets) this.remove(doc._id);
-    if (targets.length > 0) await this.persist(targets.map((doc) => ({ c: this.name, del: doc._id })));
+    await this.persistRecords(targets.map((doc) => ({ c: this.name, del: doc._id })));
     return targets.length;
   }
 
@@ -291,10 +291,6 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     }
     for (const doc of this.docs.values()) if (query.test(doc)) out.push(doc);
     return out;
-  }
-
-  private async persistOutcome(changed: T[]): Promise<void> {
-    if (changed.length > 0) await this.persist(changed.map((doc) => ({ c: this.name, put: doc })));
   }
 
   private async persistRecords(records: JournalRecord[]): Promise<void> {

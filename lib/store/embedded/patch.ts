@@ -11,15 +11,9 @@
  * touched it, and a field no patch touched kept its value throughout. Compaction relies on
  * this: it may snapshot a document already changed by patches still queued behind it.
  */
-import type { PatchOp } from './plain-update.js';
+import { isPlainObject, type PatchOp } from './plain-update.js';
 
 type Plain = Record<string, unknown>;
-
-function isPlainObject(value: unknown): value is Plain {
-  if (value === null || typeof value !== 'object') return false;
-  const proto: unknown = Object.getPrototypeOf(value);
-  return proto === Object.prototype || proto === null;
-}
 
 /**
  * The version `ops` make of `current`, copying only the objects on their paths; `current` is

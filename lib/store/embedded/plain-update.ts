@@ -20,7 +20,7 @@ type Plain = Record<string, unknown>;
 
 const PLAIN_OPERATORS = new Set(['$set', '$unset', '$inc', '$push', '$addToSet', '$min', '$max']);
 
-function isPlainObject(value: unknown): value is Plain {
+export function isPlainObject(value: unknown): value is Plain {
   if (value === null || typeof value !== 'object') return false;
   const proto: unknown = Object.getPrototypeOf(value);
   return proto === Object.prototype || proto === null;
