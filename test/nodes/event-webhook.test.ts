@@ -6,18 +6,11 @@
  * events, stores nothing and tells the sender to come back.
  */
 import { expect } from 'chai';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { NodeInitializer, NodeMessageInFlow } from 'node-red';
+import type { NodeMessageInFlow } from 'node-red';
 import { COLLECTIONS, signWebhook, verifyWebhook, type Profile } from '../../lib/index.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { collect, coreNode, eventually, helper, journeyNodes, nextMessage } from '../support/node-red.js';
+import { collect, coreNode, eventually, helper, journeyNodes, nextMessage, useHttpNodeServer } from '../support/node-red.js';
 import { forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
-
-let httpNodeApp: ((req: unknown, res: unknown) => void) | null = null;
-const captureHttp: NodeInitializer = (RED) => {
-  httpNodeApp = RED.httpNode as unknown as (req: unknown, res: unknown) => void;
-};
 
 const SECRET = 'whsec-test-1';
 
@@ -25,14 +18,8 @@ describe('the signed event webhook', function () {
   this.timeout(30_000);
   useHelperRuntime();
 
-  let web: Server;
-  let url = '';
-  before(async () => {
-    web = createServer((req, res) => (httpNodeApp ? httpNodeApp(req, res) : res.writeHead(503).end()));
-    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
-    url = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
-  });
-  after(() => new Promise((resolve) => web.close(resolve)));
+  const web = useHttpNodeServer();
+  const captureHttp = web.capture;
 
   it('checks a signature over the timestamp and the raw body, within five minutes', () => {
     const body = Buffer.from('{"name":"x"}');
@@ -59,7 +46,7 @@ describe('the signed event webhook', function () {
 
     async function post(body: string, options: { secret?: string; ts?: number; path?: string; headers?: Record<string, string> } = {}) {
       const ts = String(options.ts ?? Math.floor(Date.now() / 1000));
-      const response = await fetch(`${url}${options.path ?? '/journeys/hooks/shop'}`, {
+      const response = await fetch(`${web.url()}${options.path ?? '/journeys/hooks/shop'}`, {
         method: 'POST',
         headers: {
           'content-type': 'application/json',
@@ -101,7 +88,7 @@ describe('the signed event webhook', function () {
       const event = JSON.stringify({ name: 'order_placed', userId: 'w-2', messageId: 'wh-3' });
       expect((await post(event, { secret: 'guessed' })).status).to.equal(401);
       expect((await post(event, { ts: Math.floor(Date.now() / 1000) - 3600 })).status).to.equal(401);
-      const unsigned = await fetch(`${url}/journeys/hooks/shop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: event });
+      const unsigned = await fetch(`${web.url()}/journeys/hooks/shop`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: event });
       expect(unsigned.status).to.equal(401);
       const unknown = await post(event, { path: '/journeys/hooks/nope' });
       expect(unknown.status).to.equal(401); // the same as a bad signature: names are not revealed

@@ -4,9 +4,7 @@
  * on the runtime's own HTTP app.
  */
 import { expect } from 'chai';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { NodeInitializer, NodeMessageInFlow } from 'node-red';
+import type { NodeMessageInFlow } from 'node-red';
 import {
   COLLECTIONS,
   type Delivery,
@@ -18,18 +16,12 @@ import {
 import emailAccount = require('../../nodes/email-account/email-account.js');
 import sendEmail = require('../../nodes/send-email/send-email.js');
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
+import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, useHttpNodeServer, type FlowNode } from '../support/node-red.js';
 import { waitsFallDue } from '../support/examples.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { catchAll, forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
 
 const catchNode = coreNode('common/25-catch.js');
-
-/** Hands the test the runtime's HTTP app (RED.httpNode), where the tracking endpoints live. */
-let httpNodeApp: ((req: unknown, res: unknown) => void) | null = null;
-const captureHttp: NodeInitializer = (RED) => {
-  httpNodeApp = RED.httpNode as unknown as (req: unknown, res: unknown) => void;
-};
 
 /** A header of a raw message as sent, unfolded. */
 function header(raw: string, name: string): string {
@@ -50,20 +42,11 @@ describe('send-email node', function () {
   useHelperRuntime();
 
   const smtp = new TestSmtpServer();
-  let web: Server;
-  let webUrl = '';
-  before(async () => {
-    await smtp.start();
-    // A server in front of the runtime's HTTP app, so links in the mails can be followed as a mail client would.
-    const { createServer } = await import('node:http');
-    web = createServer((req, res) => (httpNodeApp ? httpNodeApp(req, res) : res.writeHead(503).end()));
-    await new Promise<void>((resolve) => web.listen(0, '127.0.0.1', resolve));
-    webUrl = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
-  });
-  after(async () => {
-    await smtp.stop();
-    await new Promise((resolve) => web.close(resolve));
-  });
+  // The runtime's HTTP app on a real port, so links in the mails can be followed as a mail client would.
+  const web = useHttpNodeServer();
+  const captureHttp = web.capture;
+  before(() => smtp.start());
+  after(() => smtp.stop());
   beforeEach(() => {
     smtp.received.length = 0;
     smtp.refuseNext.length = 0;
@@ -71,7 +54,7 @@ describe('send-email node', function () {
   });
 
   forEachBackend((ctx) => {
-    const storeNode = () => ({ ...ctx.store.node, publicUrl: webUrl });
+    const storeNode = () => ({ ...ctx.store.node, publicUrl: web.url() });
     const account = (): FlowNode => ({ id: 'smtp', type: 'email-account', host: '127.0.0.1', port: smtp.port, tls: 'starttls', from: 'Journeys <news@example.com>' });
     const flow = (send: Record<string, unknown> = {}, withAccount = true): FlowNode[] => [
       tab(),

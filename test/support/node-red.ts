@@ -3,6 +3,8 @@
  * `node-red` for 5.x, `node-red-4` for the 4.1 alias), with this package's compiled nodes.
  */
 import helper = require('node-red-node-test-helper');
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { dirname } from 'node:path';
 import type { Node, NodeInitializer, NodeMessageInFlow } from 'node-red';
 import { nodeRedPackage } from './node-red-package.js';
@@ -91,6 +93,33 @@ export function recordStatus(nodeId: string): StatusRecorder {
     original(status);
   };
   return { calls, last: () => calls[calls.length - 1] };
+}
+
+/** The runtime's own HTTP app (RED.httpNode: http in nodes, webhooks, tracking links) on a real port. */
+export interface HttpNodeServer {
+  /** Load it with the flow's nodes: it hands the server the runtime's app. */
+  readonly capture: Initializer;
+  /** http://127.0.0.1:port, set once the suite's `before` ran. */
+  url(): string;
+}
+
+/** A server in front of the helper runtime's HTTP app for the enclosing suite, so requests go over real HTTP. */
+export function useHttpNodeServer(): HttpNodeServer {
+  let app: ((req: IncomingMessage, res: ServerResponse) => void) | null = null;
+  let web: Server | undefined;
+  let url = '';
+  before(async () => {
+    web = createServer((req, res) => (app ? app(req, res) : res.writeHead(503).end()));
+    await new Promise<void>((resolve) => web!.listen(0, '127.0.0.1', resolve));
+    url = `http://127.0.0.1:${(web.address() as AddressInfo).port}`;
+  });
+  after(() => new Promise<void>((resolve) => (web ? web.close(() => resolve()) : resolve())));
+  return {
+    capture: (RED) => {
+      app = RED.httpNode as unknown as (req: IncomingMessage, res: ServerResponse) => void;
+    },
+    url: () => url,
+  };
 }
 
 // Kept in timing.ts, which lib tests import without loading Node-RED.
