@@ -3,8 +3,8 @@
  * credentials, never in the flow file. It owns one pooled nodemailer transport for all the
  * send-email nodes that use it, closed when it is.
  */
-import { isEmailAddress, smtpProvider, type Provider, type SmtpAccount } from '../../lib/index.js';
-import { accountRetry, type AccountRetryDef } from '../shared/account-retry.js';
+import { isEmailAddress, smtpConnectionsProblem, smtpProvider, type Provider, type SmtpAccount } from '../../lib/index.js';
+import { accountRetry, numberOrNone, type AccountRetryDef } from '../shared/account-retry.js';
 import type { AccountNode } from '../shared/sender.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
 
@@ -15,6 +15,7 @@ interface EmailAccountDef extends NodeDef, AccountRetryDef {
   allowUnverified?: boolean;
   from?: string;
   replyTo?: string;
+  connections?: number | string;
 }
 
 interface Credentials {
@@ -37,6 +38,9 @@ export = function (RED: NodeAPI): void {
       if (!Number.isInteger(port) || port < 1 || port > 65535) return new Error(RED._('email-account.errors.bad-port'));
       const address = /<([^>]+)>\s*$/.exec(from)?.[1] ?? from;
       if (!isEmailAddress(address)) return new Error(RED._('email-account.errors.bad-from'));
+      const connections = numberOrNone(def.connections);
+      const tooMany = smtpConnectionsProblem(connections);
+      if (tooMany) return new Error(RED._('email-account.errors.bad-connections', { reason: tooMany }));
       const retry = accountRetry(def);
       if (!retry.ok) return new Error(RED._('journeys.account.errors.bad-settings', { reason: retry.problem }));
       const account: SmtpAccount = {
@@ -47,6 +51,7 @@ export = function (RED: NodeAPI): void {
         allowUnverifiedTls: def.allowUnverified === true,
         from,
         ...(def.replyTo?.trim() ? { replyTo: def.replyTo.trim() } : {}),
+        ...(connections !== undefined ? { connections } : {}),
         ...(credentials.user ? { user: credentials.user, password: credentials.password ?? '' } : {}),
         ...retry.settings,
       };

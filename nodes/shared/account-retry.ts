@@ -13,7 +13,8 @@ export interface AccountRetryDef {
   retryDelay?: number | string;
 }
 
-const numberOrNone = (value: number | string | undefined): number | undefined =>
+/** An optional numeric field of a flow definition: a blank one is unset. */
+export const numberOrNone = (value: number | string | undefined): number | undefined =>
   value === undefined || String(value).trim() === '' ? undefined : Number(value);
 
 export function accountRetry(def: AccountRetryDef): { ok: true; settings: RetrySettings } | { ok: false; problem: string } {

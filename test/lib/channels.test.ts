@@ -189,6 +189,32 @@ describe('SMTP failures', () => {
   });
 });
 
+describe('an SMTP account', () => {
+  const server = new TestSmtpServer();
+  before(() => server.start());
+  after(() => server.stop());
+  const account = (connections?: number) => ({ host: '127.0.0.1', port: server.port, secure: false, from: 'news@example.com', ...(connections !== undefined ? { connections } : {}) });
+
+  for (const [connections, expected] of [[undefined, 5], [2, 2], [12, 12]] as const) {
+    it(`keeps ${expected} connections to the server when ${connections ?? 'left unset'}, and works on as many sends at once`, async () => {
+      server.peakConnections = 0;
+      const provider = smtpProvider(account(connections));
+      try {
+        expect(provider.concurrency).to.equal(expected);
+        const results = await Promise.all(Array.from({ length: 24 }, (_, i) => provider.send(queued(`c${expected}-${i}`))));
+        expect(results.every((r) => r.status === 'sent')).to.equal(true);
+        expect(server.peakConnections).to.equal(expected);
+      } finally {
+        provider.close();
+      }
+    });
+  }
+
+  it('refuses a number of connections that is not whole, or outside 1 to 50', () => {
+    for (const bad of [0, 51, 2.5, Number.NaN]) expect(() => smtpProvider(account(bad)), String(bad)).to.throw(RangeError, /connections must be a whole number from 1 to 50/);
+  });
+});
+
 /** A provider answering from a script, counting its calls. */
 function scripted(answers: ProviderResult[], delayMs = 0): Provider & { calls: number } {
   const provider = {

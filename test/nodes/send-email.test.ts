@@ -11,10 +11,12 @@ import {
   type DeliverySummary,
   type JourneyInstance,
   type Profile,
+  type Provider,
   type Store,
 } from '../../lib/index.js';
 import emailAccount = require('../../nodes/email-account/email-account.js');
 import sendEmail = require('../../nodes/send-email/send-email.js');
+import type { AccountNode } from '../../nodes/shared/sender.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, useHttpNodeServer, type FlowNode } from '../support/node-red.js';
 import { waitsFallDue } from '../support/examples.js';
@@ -263,6 +265,23 @@ describe('send-email node', function () {
       signUp('u8b');
       await sleep(300);
       expect(smtp.received).to.have.length(0);
+    });
+
+    it('refuses at deploy an account whose Connections is not 1 to 50, and sends through as many as it sets', async () => {
+      const withConnections = (connections: string) => flow().map((n) => (n.id === 'smtp' ? { ...n, connections } : n));
+      await load(withConnections('0'));
+      await eventually(() => errorsOf('send')[0], 3000, 'the deploy error');
+      expect(errorsOf('send')[0]).to.equal('journeys.send.errors.bad-config');
+      const refused = (helper.getNode('smtp') as unknown as AccountNode).provider();
+      expect(refused).to.be.instanceOf(Error);
+      expect((refused as Error).message).to.equal('email-account.errors.bad-connections');
+      await helper.unload();
+
+      await load(withConnections('12'));
+      expect(((helper.getNode('smtp') as unknown as AccountNode).provider() as Provider).concurrency).to.equal(12);
+      const sent = nextMessage('sent');
+      signUp('u8c');
+      expect(delivery(await sent).status).to.equal('sent');
     });
 
     it('retries a temporary refusal with backoff and fails a permanent one once, on output 2 and to Catch', async () => {

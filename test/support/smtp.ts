@@ -32,6 +32,9 @@ export class TestSmtpServer {
   stallNext = 0;
   /** Accepts this many next connections and never greets them: nothing can have been sent on them. */
   stallGreetings = 0;
+  /** The most connections open at once so far. */
+  peakConnections = 0;
+  private openConnections = 0;
   /** Connections that failed (a sender that died mid-message resets its connection). */
   readonly connectionErrors: Error[] = [];
   private server: SMTPServer | null = null;
@@ -50,11 +53,16 @@ export class TestSmtpServer {
       disabledCommands: ['STARTTLS'],
       logger: false,
       onConnect: (_session, callback) => {
+        this.openConnections += 1;
+        this.peakConnections = Math.max(this.peakConnections, this.openConnections);
         if (this.stallGreetings > 0) {
           this.stallGreetings -= 1;
           return;
         }
         callback();
+      },
+      onClose: () => {
+        this.openConnections -= 1;
       },
       onRcptTo: (address, _session, callback) => {
         if (this.unknownMailboxes.has(address.address)) return callback(Object.assign(new Error('5.1.1 mailbox unknown'), { responseCode: 550 }));

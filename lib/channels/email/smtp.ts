@@ -21,13 +21,25 @@ export interface SmtpAccount extends RetrySettings {
   /** "Name <address>" or an address. */
   from: string;
   replyTo?: string;
+  /** Connections kept open to the server at once (1 to MAX_SMTP_CONNECTIONS); sends beyond them wait their turn. */
+  connections?: number;
 }
 
 /** Content fields a rendered email has. `listUnsubscribe` is the one-click URL, when there is one. */
 export type EmailContent = { subject: string; html: string; text: string; listUnsubscribe?: string };
 
-/** Connections the pool keeps to one account's server; nodemailer queues sends beyond them. */
-const POOL_CONNECTIONS = 5;
+/** nodemailer's own default, which most servers accept from one client. */
+export const DEFAULT_SMTP_CONNECTIONS = 5;
+/** Past this a server is more likely to refuse the client than to deliver faster. */
+export const MAX_SMTP_CONNECTIONS = 50;
+
+/** Why `connections` is not a usable pool size, or null when it is (unset means the default). */
+export function smtpConnectionsProblem(connections: number | undefined): string | null {
+  if (connections === undefined) return null;
+  return Number.isInteger(connections) && connections >= 1 && connections <= MAX_SMTP_CONNECTIONS
+    ? null
+    : `connections must be a whole number from 1 to ${MAX_SMTP_CONNECTIONS}, not ${connections}`;
+}
 /**
  * The idle-socket timer starts with the greeting's: were they equal, a server that never greets
  * could end the send as a socket timeout, which cannot tell "nothing sent" from "lost mid-message"
@@ -38,6 +50,9 @@ const SOCKET_TIMEOUT_MARGIN_MS = 500;
 const SETUP_TIMEOUTS = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT']);
 
 export function smtpProvider(account: SmtpAccount): Provider & { close(): void } {
+  const problem = smtpConnectionsProblem(account.connections);
+  if (problem) throw new RangeError(problem);
+  const connections = account.connections ?? DEFAULT_SMTP_CONNECTIONS;
   const timeout = timeoutMsOf(account);
   const options: SMTPPool.Options = {
     pool: true,
@@ -50,7 +65,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
     connectionTimeout: timeout,
     greetingTimeout: timeout,
     socketTimeout: timeout + SOCKET_TIMEOUT_MARGIN_MS,
-    maxConnections: POOL_CONNECTIONS,
+    maxConnections: connections,
   };
   const transport = nodemailer.createTransport(options);
   const domain = /@([^>\s]+)>?\s*$/.exec(account.from)?.[1] ?? 'journeys.invalid';
@@ -59,7 +74,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
     outbox: false,
     timeoutMs: timeout,
     retry: retryPolicyOf(account),
-    concurrency: POOL_CONNECTIONS,
+    concurrency: connections,
     close: () => transport.close(),
     async send(delivery: Delivery): Promise<ProviderResult> {
       const content = delivery.content as EmailContent;
