@@ -1,7 +1,7 @@
 /**
  * Event to first send: a journey with no wait (event-in -> profile-merge -> send-email) in
  * the bench's Node-RED runtime, its email-account pointed at a local SMTP server
- * (smtp-server, in this process, parsing each mail). Events are handed in on a schedule at
+ * (smtp-server, in this process, not parsing the mails). Events are handed in on a schedule at
  * the offered rate whether or not earlier ones are done (open loop), so a flow that falls
  * behind builds a backlog instead of slowing the load down. Each event's latency runs from
  * its scheduled time to the SMTP server taking its email.
@@ -19,6 +19,8 @@ export interface FirstSendPlan {
   drainSeconds: number;
   /** A journey-store config node on a fresh store, id STORE, and its credentials. */
   store: { node: FlowNode; credentials: Credentials };
+  /** The email-account's Connections. */
+  connections: number;
 }
 
 export interface FirstSendResult {
@@ -49,10 +51,10 @@ const WARM_UP = 50;
 /** A store too slow to send the warm-up in this long is measured cold rather than not at all. */
 const WARM_UP_MS = 2_000;
 
-const flows = (store: FlowNode, smtpPort: number): FlowNode[] => [
+const flows = (store: FlowNode, smtpPort: number, connections: number): FlowNode[] => [
   { id: z, type: 'tab', label: 'bench: event to first send' },
   { ...store, id: STORE },
-  { id: 'first-send-smtp', type: 'email-account', host: '127.0.0.1', port: smtpPort, tls: 'starttls', from: 'Shop <news@example.com>' },
+  { id: 'first-send-smtp', type: 'email-account', host: '127.0.0.1', port: smtpPort, tls: 'starttls', from: 'Shop <news@example.com>', connections },
   {
     id: 'first-send-in',
     type: 'event-in',
@@ -107,7 +109,7 @@ export async function benchFirstSend(plan: FirstSendPlan): Promise<FirstSendResu
   }).start();
   const red = await benchNodeRed();
   try {
-    await red.deploy(flows(plan.store.node, smtp.port), plan.store.credentials);
+    await red.deploy(flows(plan.store.node, smtp.port, plan.connections), plan.store.credentials);
     // Msgs of the measured run that have finished in every node they reached: once all have, no email is still owed.
     let settled = 0;
     const inject = (run: string, i: number) =>

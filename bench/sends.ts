@@ -8,6 +8,7 @@ import nodemailer from 'nodemailer';
 import {
   channelTemplates,
   COLLECTIONS,
+  DEFAULT_SMTP_CONNECTIONS,
   emailChannel,
   send,
   signingKey,
@@ -52,7 +53,7 @@ export async function benchSends(options: { count: number; store: Store }): Prom
       );
 
     // Raw: nodemailer, one pooled transport, the same mail already rendered.
-    const transport = nodemailer.createTransport({ pool: true, host: '127.0.0.1', port: smtp.port, secure: false, maxConnections: 5, tls: { rejectUnauthorized: false } });
+    const transport = nodemailer.createTransport({ pool: true, host: '127.0.0.1', port: smtp.port, secure: false, maxConnections: DEFAULT_SMTP_CONNECTIONS, tls: { rejectUnauthorized: false } });
     let rss = peakRss();
     let started = performance.now();
     const { latencies: rawLatencies } = await closedLoop(count, IN_FLIGHT, async (i) => {
