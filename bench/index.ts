@@ -477,13 +477,14 @@ async function firstSendSection(kinds: StoreKind[], mongoServer: string): Promis
   const rate = Number(option('--rate') ?? 1_000);
   const seconds = Number(option('--seconds') ?? (quick ? 2 : 30));
   const drainSeconds = quick ? 3 : 20;
+  const warmUpSeconds = quick ? 0.5 : 3;
   const onTestServer = mongoServer.startsWith('mongo-java-server');
   const lines = [
     '## First send: from event to email taken by the SMTP server',
     '',
     `A journey with no wait, \`event-in → profile-merge → send-email\`, in the same embedded Node-RED runtime, its email-account pointed at a local SMTP server (smtp-server, in the same process, not parsing the mails) with *connections* connections (the account's Connections: ${FIRST_SEND_CONNECTIONS.join(' and ')}). ` +
       `Each event is a new person signing up with email consent. Events are handed to event-in on a schedule at ${fmt(rate)}/s whether or not the earlier ones are done (open loop). ` +
-      'Before the measured window, 3 s of the same load (not measured) warm the process up, and the flow finishes them. ' +
+      `Before the measured window, ${warmUpSeconds} s of the same load (not measured) warm the process up, and the flow finishes them. ` +
       'Latency runs from the time an event was due to be handed in to the time the SMTP server took its email. ' +
       `*backlog*: events still without an email when the last one was handed in; the flow then has ${drainSeconds} s to send what it owes, and *drain s* is how long the last email took after the load stopped. ` +
       'The percentiles are over the emails that arrived; any still owed when the drain time ran out show in *sent* and are later than *max*. ' +
@@ -497,7 +498,7 @@ async function firstSendSection(kinds: StoreKind[], mongoServer: string): Promis
     const window = kind.name === 'mongodb' && onTestServer ? seconds * TEST_SERVER_WINDOW_SHARE : seconds;
     for (const connections of FIRST_SEND_CONNECTIONS) {
       console.log(`first send on ${kind.name}, ${connections} SMTP connections, ${fmt(rate)}/s for ${fmt(window, 1)} s…`);
-      const r = await benchFirstSend({ rate, seconds: window, drainSeconds, connections, store: await kind.configNode(FIRST_SEND_STORE) });
+      const r = await benchFirstSend({ rate, seconds: window, drainSeconds, warmUpSeconds, connections, store: await kind.configNode(FIRST_SEND_STORE) });
       lines.push(
         `| ${kind.name} | ${connections} | ${fmt(r.offered)} | ${fmt(window, 1)} | ${fmt(r.achievedRate)} | ${fmt(r.sentInWindow)} | ${fmt(r.backlog)} | ${fmt(r.sent)} / ${fmt(Math.round(rate * window))} | ${fmt(r.refused)} | ${fmt(r.drainSeconds, 1)} | ${fmt(r.failed)} | ${fmt(r.p50)} | ${fmt(r.p99)} | ${fmt(r.max)} | ${fmt(r.peakRssMiB)} |`,
       );
