@@ -2,7 +2,8 @@
  * The send-email dialog in a real editor: a real Node-RED process and Debian's Chromium
  * driven by playwright-core. Checks that the shared sender rows (from the journeys-editor
  * plugin, loaded before the nodes) appear with the node's values and are saved, and that
- * Preview renders the dialog's templates through the runtime, or shows where one fails.
+ * Preview renders the dialog's templates through the runtime, or shows where one fails;
+ * and the email account's Connections field.
  */
 import { expect } from 'chai';
 import { existsSync } from 'node:fs';
@@ -129,6 +130,34 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
       subject: 'Hi {{ profile.traits.firstName }}',
       valid: true,
     });
+    expect(pageErrors).to.deep.equal([]);
+  });
+
+  it("shows the email account's Connections, 5 unless set, refuses one outside 1 to 50 and saves the one typed", async () => {
+    await page.evaluate(() => {
+      const RED = (window as any).RED;
+      const defaults = RED.nodes.getType('email-account').defaults;
+      const values: Record<string, unknown> = {};
+      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
+      RED.view.importNodes([{ ...values, id: 'smtp1', type: 'email-account', host: 'smtp.example.com', from: 'news@example.com' }], { generateIds: false, notify: false });
+      RED.editor.editConfig('', 'email-account', 'smtp1');
+    });
+    const field = page.locator('#node-config-input-connections');
+    await field.waitFor({ state: 'visible' });
+    expect(await field.inputValue()).to.equal('5');
+    expect(await page.locator('label[for="node-config-input-connections"]').textContent()).to.contain('Connections');
+    await field.fill('0');
+    await field.dispatchEvent('change');
+    await page.waitForFunction(() => document.querySelector('#node-config-input-connections')?.classList.contains('input-error'), undefined, { timeout: 5_000 });
+    await field.fill('12');
+    await field.dispatchEvent('change');
+    await page.locator('#node-config-dialog-ok').click();
+    await field.waitFor({ state: 'detached' });
+    const saved = await page.evaluate(() => {
+      const n = (window as any).RED.nodes.node('smtp1');
+      return { connections: n.connections, valid: n.valid };
+    });
+    expect(saved).to.deep.equal({ connections: '12', valid: true });
     expect(pageErrors).to.deep.equal([]);
   });
 
