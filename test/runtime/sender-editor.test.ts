@@ -62,6 +62,21 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
     if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
+  /** Adds a node as the palette would (every default filled in, then `props`) and opens its dialog. */
+  async function addAndEdit(props: { id: string; type: string } & Record<string, unknown>): Promise<void> {
+    await page.evaluate((props) => {
+      const RED = (window as any).RED;
+      const type = RED.nodes.getType(props.type);
+      const values: Record<string, unknown> = {};
+      for (const key of Object.keys(type.defaults)) values[key] = type.defaults[key].value;
+      const config = type.category === 'config';
+      const placed = config ? {} : { x: 300, y: 120, z: RED.workspaces.active(), store: 'store1', wires: [[], []] };
+      RED.view.importNodes([{ ...values, ...placed, ...props }], { generateIds: false, touchImport: !config, notify: false });
+      if (config) RED.editor.editConfig('', props.type, props.id);
+      else RED.editor.edit(RED.nodes.node(props.id));
+    }, props);
+  }
+
   it('adds a node with the shared defaults, shows and saves the consent, cap and quiet-hours rows', async () => {
     const defaults = await page.evaluate(() => {
       const RED = (window as any).RED;
@@ -70,18 +85,7 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
     });
     expect(defaults).to.deep.equal({ consent: 'opt-in', cap: false, quietStart: '21:00', quietEnd: '08:00' });
 
-    await page.evaluate(() => {
-      const RED = (window as any).RED;
-      // As the palette would add it: every default filled in.
-      const defaults = RED.nodes.getType('send-email').defaults;
-      const values: Record<string, unknown> = {};
-      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
-      RED.view.importNodes(
-        [{ ...values, id: 'mail1', type: 'send-email', x: 300, y: 120, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
-        { generateIds: false, touchImport: true, notify: false },
-      );
-      RED.editor.edit(RED.nodes.node('mail1'));
-    });
+    await addAndEdit({ id: 'mail1', type: 'send-email' });
     await page.locator('#node-dialog-ok').waitFor({ state: 'visible' });
     const dialog = await page.evaluate(() => ({ editor: !!(window as any).JourneysEditor, html: document.querySelector('#journeys-sender-policy')?.outerHTML ?? 'none' }));
     expect(dialog.editor, JSON.stringify(dialog)).to.equal(true);
@@ -134,14 +138,7 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
   });
 
   it("shows the email account's Connections, 5 unless set, refuses one outside 1 to 50 and saves the one typed", async () => {
-    await page.evaluate(() => {
-      const RED = (window as any).RED;
-      const defaults = RED.nodes.getType('email-account').defaults;
-      const values: Record<string, unknown> = {};
-      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
-      RED.view.importNodes([{ ...values, id: 'smtp1', type: 'email-account', host: 'smtp.example.com', from: 'news@example.com' }], { generateIds: false, notify: false });
-      RED.editor.editConfig('', 'email-account', 'smtp1');
-    });
+    await addAndEdit({ id: 'smtp1', type: 'email-account', host: 'smtp.example.com', from: 'news@example.com' });
     const field = page.locator('#node-config-input-connections');
     await field.waitFor({ state: 'visible' });
     expect(await field.inputValue()).to.equal('5');
@@ -162,17 +159,7 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
   });
 
   it('gives send-sms the same shared rows, and previews its body with the segment count beside it', async () => {
-    await page.evaluate(() => {
-      const RED = (window as any).RED;
-      const defaults = RED.nodes.getType('send-sms').defaults;
-      const values: Record<string, unknown> = {};
-      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
-      RED.view.importNodes(
-        [{ ...values, id: 'sms1', type: 'send-sms', x: 300, y: 220, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
-        { generateIds: false, touchImport: true, notify: false },
-      );
-      RED.editor.edit(RED.nodes.node('sms1'));
-    });
+    await addAndEdit({ id: 'sms1', type: 'send-sms', y: 220 });
     await page.locator('#node-input-consent').waitFor({ state: 'visible' });
     expect(await page.locator('#node-input-consent').inputValue()).to.equal('opt-in');
     await page.locator('#node-input-body').fill('Hi {{ profile.traits.firstName }}, 20% off today. STOP to opt out');
@@ -193,17 +180,7 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
   });
 
   it('gives send-push the same shared rows, and previews title, body and link', async () => {
-    await page.evaluate(() => {
-      const RED = (window as any).RED;
-      const defaults = RED.nodes.getType('send-push').defaults;
-      const values: Record<string, unknown> = {};
-      for (const key of Object.keys(defaults)) values[key] = defaults[key].value;
-      RED.view.importNodes(
-        [{ ...values, id: 'push1', type: 'send-push', x: 300, y: 320, z: RED.workspaces.active(), store: 'store1', wires: [[], []] }],
-        { generateIds: false, touchImport: true, notify: false },
-      );
-      RED.editor.edit(RED.nodes.node('push1'));
-    });
+    await addAndEdit({ id: 'push1', type: 'send-push', y: 320 });
     await page.locator('#node-input-cap').waitFor({ state: 'visible' });
     await page.locator('#node-input-title').fill('{{ profile.traits.firstName }}, your cart');
     await page.locator('#node-input-body').fill('Still thinking about the {{ profile.traits.plan }} plan?');
