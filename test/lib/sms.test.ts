@@ -166,9 +166,12 @@ describe('sms channel', () => {
         const queued: Delivery = { ...delivery('+15551230000'), status: 'queued', attempts: 0 };
         await outbox.create(queued);
         api.refuseNext.push({ status: 429, retryAfter: 30 });
+        // The refusal came after this: the next attempt is due at least 30 s later. (Not measured from
+        // updatedAt, which is written a moment after the refusal was read: 29,999 ms apart at times.)
+        const asked = Date.now();
         const after = await outbox.attempt(queued._id, provider, provider.retry!, new Date());
         expect(after).to.include({ status: 'queued', attempts: 1 });
-        expect(after!.dueAt.getTime() - after!.updatedAt.getTime()).to.be.at.least(30_000);
+        expect(after!.dueAt.getTime() - asked).to.be.at.least(30_000);
         expect(after!.error?.code).to.equal('TWILIO_20429');
       });
     });
