@@ -25,6 +25,8 @@ export interface JourneyInstance extends Doc {
   snapshot?: JsonObject;
   waitingAt?: string;
   waitingFor?: string | null;
+  /** While waiting: this parking's id, which its timer carries (see waits.ts). */
+  waitId?: string;
   /** While waiting: when its timer falls due; `timerPending` until the timer is saved. */
   waitUntil?: Date;
   timerPending?: boolean;

@@ -9,8 +9,17 @@
  * job saved first could fall due and find nothing waiting yet) and marked `timerPending`
  * until its job is saved; a process that dies in between leaves the mark, and
  * `recoverTimers` saves the job it did not (a save is idempotent: unique, insert-only).
+ *
+ * Each parking has its own id, in the instance and in its job. An instance can park at the
+ * same wait node again while the job of its last parking still exists: a flow that loops back
+ * to the wait resumes into it while that job is still running, and a process killed after
+ * running a job but before Agenda removed it leaves the job behind, finished, never to run
+ * again, for the takeover's re-parking to find. Keyed by instance and node alone, the new
+ * timer was that old job, and the wait never fired. The id also keeps an old job from
+ * resuming a later parking.
  */
 import type { Agenda, Job } from 'agenda' with { 'resolution-mode': 'import' };
+import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { JsonObject } from '../validate/document.js';
@@ -22,10 +31,12 @@ export const WAIT_JOB = 'journeys.wait';
 export interface WaitJobData {
   instanceId: string;
   node: string;
+  /** The parking this timer ends; absent on jobs saved before parkings had ids. */
+  waitId?: string;
 }
 
 /** Job data is matched whole (and on MongoDB in key order) when a job is cancelled: built here only. */
-const jobData = (instanceId: string, node: string): WaitJobData => ({ instanceId, node });
+const jobData = (instanceId: string, node: string, waitId: string | undefined): WaitJobData => ({ instanceId, node, ...(waitId ? { waitId } : {}) });
 
 export type WaitOutcome = 'timer' | 'event' | 'timeout';
 
@@ -78,11 +89,13 @@ export class Waits {
 
   async wait(request: WaitRequest): Promise<boolean> {
     const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);
+    const waitId = randomUUID();
     const parked = await instances.updateOne(
       { _id: request.instanceId, status: 'active' },
       {
         $set: {
           status: 'waiting',
+          waitId,
           snapshot: request.snapshot,
           waitingAt: request.node,
           waitingFor: request.forEvent ?? null,
@@ -93,14 +106,14 @@ export class Waits {
       },
     );
     if (parked.modified !== 1) return false;
-    await this.saveTimer(request.instanceId, request.node, request.until);
+    await this.saveTimer(request.instanceId, request.node, request.until, waitId);
     return true;
   }
 
-  private async saveTimer(instanceId: string, node: string, until: Date): Promise<void> {
+  private async saveTimer(instanceId: string, node: string, until: Date, waitId: string | undefined): Promise<void> {
     await this.agenda
-      .create<WaitJobData>(WAIT_JOB, jobData(instanceId, node))
-      .unique({ 'data.instanceId': instanceId, 'data.node': node }, { insertOnly: true })
+      .create<WaitJobData>(WAIT_JOB, jobData(instanceId, node, waitId))
+      .unique({ 'data.instanceId': instanceId, 'data.node': node, ...(waitId ? { 'data.waitId': waitId } : {}) }, { insertOnly: true })
       .schedule(until)
       .save();
     await this.store.collection<JourneyInstance>(COLLECTIONS.instances).updateOne({ _id: instanceId, timerPending: true }, { $unset: { timerPending: '' } });
@@ -119,7 +132,7 @@ export class Waits {
     }
     for (const doc of stuck) {
       // A parked wait always has both; a document without them was not parked by this code.
-      if (doc.waitingAt && doc.waitUntil) await this.saveTimer(doc._id, doc.waitingAt, doc.waitUntil);
+      if (doc.waitingAt && doc.waitUntil) await this.saveTimer(doc._id, doc.waitingAt, doc.waitUntil, doc.waitId);
     }
     return stuck.length;
   }
@@ -133,14 +146,14 @@ export class Waits {
       waiting.push(doc);
     }
     let resumed = 0;
-    for (const doc of waiting) if (await this.resume(doc._id, doc.waitingAt ?? '', 'event', event)) resumed += 1;
+    for (const doc of waiting) if (await this.resume(doc._id, doc.waitingAt ?? '', 'event', doc.waitId, event)) resumed += 1;
     return resumed;
   }
 
   /** Drops the timers of instances that ended some other way (exit, goal, merge). */
-  async cancel(ended: Array<Pick<JourneyInstance, '_id' | 'waitingAt'>>): Promise<void> {
+  async cancel(ended: Array<Pick<JourneyInstance, '_id' | 'waitingAt' | 'waitId'>>): Promise<void> {
     for (const instance of ended) {
-      if (instance.waitingAt) await this.agenda.cancel({ data: jobData(instance._id, instance.waitingAt) });
+      if (instance.waitingAt) await this.agenda.cancel({ data: jobData(instance._id, instance.waitingAt, instance.waitId) });
     }
   }
 
@@ -156,36 +169,37 @@ export class Waits {
   }
 
   private async fire(data: WaitJobData): Promise<void> {
-    await this.resume(data.instanceId, data.node, 'timer');
+    await this.resume(data.instanceId, data.node, 'timer', data.waitId);
   }
 
   /** Wins or loses the race to end one wait; the winner hands the instance to its node. */
   /** `by` is what ended the wait: its timer (a timeout for an event wait) or the awaited event. */
-  private async resume(instanceId: string, node: string, by: 'timer' | 'event', event?: JsonObject): Promise<boolean> {
+  /** `waitId` is the parking to end; without one (a job saved before parkings had ids), whichever parking is at `node`. */
+  private async resume(instanceId: string, node: string, by: 'timer' | 'event', waitId: string | undefined, event?: JsonObject): Promise<boolean> {
     const handler = this.handlers.get(node);
     const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);
     const at = new Date();
     // Winning the race and recording the step on the path are one write: a resume is the
     // hot path when many waits fall due together.
     const before = await instances.findOneAndUpdate(
-      { _id: instanceId, status: 'waiting', waitingAt: node },
+      { _id: instanceId, status: 'waiting', waitingAt: node, ...(waitId ? { waitId } : {}) },
       {
         // The point stays where the msg entered the wait: if this process dies before the
         // wait node sends it on, it is sent into the wait again (and waits once more).
         $set: { status: 'active', updatedAt: at, ...(this.owner ? { 'resume.owner': this.owner, 'resume.at': at } : {}) },
-        $unset: { snapshot: '', waitingAt: '', waitingFor: '', waitUntil: '', timerPending: '' },
+        $unset: { snapshot: '', waitingAt: '', waitingFor: '', waitUntil: '', timerPending: '', waitId: '' },
         ...(handler ? { $push: { path: { node, at } } } : {}),
       },
       { returnDocument: 'before' },
     );
     if (!before) return false;
     const outcome: WaitOutcome = by === 'event' ? 'event' : before.waitingFor ? 'timeout' : 'timer';
-    if (by === 'event') await this.agenda.cancel({ data: jobData(instanceId, node) });
+    if (by === 'event') await this.agenda.cancel({ data: jobData(instanceId, node, before.waitId) });
     if (!handler) {
       await endInstance(this.store, instanceId, 'exited', `wait node ${node} is no longer in the flow`, at);
       return false;
     }
-    const { snapshot: _snapshot, waitingAt: _at, waitingFor: _for, waitUntil: _until, timerPending: _pending, ...rest } = before;
+    const { snapshot: _snapshot, waitingAt: _at, waitingFor: _for, waitUntil: _until, timerPending: _pending, waitId: _waitId, ...rest } = before;
     const instance: JourneyInstance = { ...rest, status: 'active', updatedAt: at, path: [...before.path, { node, at }] };
     await handler({ instance, snapshot: before.snapshot ?? {}, outcome, ...(event ? { event } : {}) });
     return true;

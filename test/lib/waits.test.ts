@@ -10,6 +10,8 @@ import {
   type JourneyInstance,
   type Resumed,
 } from '../../lib/index.js';
+import { AGENDA_COLLECTION } from '../../lib/scheduler/index.js';
+import type { Doc } from '../../lib/store/port.js';
 import { eventually, sleep } from '../support/timing.js';
 import { forEachStore } from '../support/stores.js';
 
@@ -149,6 +151,42 @@ describe('waits', function () {
       expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'parked' }]);
       const after = await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: instance._id });
       expect(after).to.not.have.any.keys('timerPending', 'waitUntil');
+    });
+
+    it('fires each pass of a flow that loops back into the same wait', async () => {
+      agenda = await createAgenda(ctx.store, { processEveryMs: 100 });
+      const waits = new Waits(ctx.store, agenda);
+      const rounds: number[] = [];
+      // Parks again from inside the resume, while the job that resumed it still runs.
+      waits.register('w1', async (r) => {
+        const round = Number(r.snapshot.round);
+        rounds.push(round);
+        if (round < 3) await waits.wait({ instanceId: r.instance._id, node: 'w1', snapshot: { round: round + 1 }, until: soon(100) });
+      });
+      await agenda.start();
+      const instance = await newInstance();
+      await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { round: 1 }, until: soon(100) });
+      await eventually(() => (rounds.length === 3 ? rounds : undefined), 5000, 'three rounds of the loop');
+      await sleep(300);
+      expect(rounds).to.deep.equal([1, 2, 3]);
+    });
+
+    it('fires a wait parked again after a process died between running the old timer and removing it', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      const instance = await newInstance();
+      const instances = ctx.store.collection<JourneyInstance>(COLLECTIONS.instances);
+      await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: 'first' }, until: soon(60_000) });
+      // What such a process leaves: the instance resumed (active, its msg to be sent into the
+      // wait again by the takeover) and its old job finished, unlocked, never to run again.
+      const jobs = ctx.store.collection<Doc>(AGENDA_COLLECTION);
+      const finished = await jobs.updateOne({ 'data.instanceId': instance._id }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: new Date(), lastFinishedAt: new Date() } });
+      expect(finished.modified, 'the old job').to.equal(1);
+      await instances.updateOne({ _id: instance._id }, { $set: { status: 'active' }, $unset: { snapshot: '', waitingAt: '', waitingFor: '', waitUntil: '', waitId: '' } });
+      await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: 'again' }, until: soon(200) });
+      await eventually(() => (resumed.length ? resumed : undefined), 5000, 'the wait parked again');
+      await sleep(300);
+      expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'again' }]);
     });
 
     it('leaves alone a wait parked a moment ago, and one whose timer was saved', async () => {

@@ -201,8 +201,11 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
       await eventually(async () => ((await moving()) === 0 ? true : undefined), 240_000, 'every wait fired and every delivery settled');
     } catch (err) {
       const waiting = await all(instanceDocs.find({ status: 'waiting' }));
-      const jobs = new Set((await all(store.collection<Doc & { data?: { instanceId?: string } }>(AGENDA_COLLECTION).find({ name: WAIT_JOB }))).map((j) => j.data?.instanceId));
+      const jobDocs = await all(store.collection<Doc & { data?: { instanceId?: string } }>(AGENDA_COLLECTION).find({ name: WAIT_JOB }));
+      const jobs = new Set(jobDocs.map((j) => j.data?.instanceId));
       const unsettled = (await all(deliveryDocs.find({ status: { $in: ['queued', 'sending'] } }))).map((d) => `${d.channel} ${d.status} ${d.attempts}`);
+      // What it takes to find out why: a few of them whole, with their timers' jobs.
+      for (const w of waiting.slice(0, 3)) console.log(`        ${JSON.stringify({ instance: w, jobs: jobDocs.filter((j) => j.data?.instanceId === w._id) })}`);
       console.log(`      left waiting: ${waiting.length} (${waiting.filter((i) => !jobs.has(i._id)).length} without a timer); unsettled deliveries: ${JSON.stringify([...countBy(unsettled)])}`);
       throw err;
     }
