@@ -35,6 +35,16 @@ export interface WaitJobData {
   waitId?: string;
 }
 
+/**
+ * A timer whose firing failed (the store refused the resume's write) is tried again, less
+ * often each time, never given up: Agenda keeps a failed one-time job but never runs it
+ * again, and its wait would never end. Once the instance has been resumed, a further run
+ * finds it no longer waiting and does nothing.
+ */
+function retryFiringIn(attempt: number): number {
+  return Math.min(1_000 * 2 ** (attempt - 1), 60_000);
+}
+
 /** Job data is matched whole (and on MongoDB in key order) when a job is cancelled: built here only. */
 const jobData = (instanceId: string, node: string, waitId: string | undefined): WaitJobData => ({ instanceId, node, ...(waitId ? { waitId } : {}) });
 
@@ -74,7 +84,10 @@ export class Waits {
   ) {
     // A fired wait's job has done its work (the instance records the outcome): removing it
     // keeps the jobs collection as large as the number of waits still pending.
-    agenda.define<WaitJobData>(WAIT_JOB, (job: Job<WaitJobData>) => this.fire(job.attrs.data), { removeOnComplete: true });
+    agenda.define<WaitJobData>(WAIT_JOB, (job: Job<WaitJobData>) => this.fire(job.attrs.data), {
+      removeOnComplete: true,
+      backoff: ({ attempt }) => retryFiringIn(attempt),
+    });
   }
 
   /** Registers what a wait node does with resumed instances. */

@@ -189,6 +189,47 @@ describe('waits', function () {
       expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'again' }]);
     });
 
+    it('fires a wait again when the store refused its resume, until it resumes once', async () => {
+      agenda = await createAgenda(ctx.store, { processEveryMs: 100 });
+      // The store refuses the resume's write twice, as a store failing over might.
+      let refusals = 2;
+      const flaky = new Proxy(ctx.store, {
+        get(target, key, receiver) {
+          if (key !== 'collection') return Reflect.get(target, key, receiver) as unknown;
+          return (name: string) => {
+            const collection = target.collection<JourneyInstance>(name);
+            if (name !== COLLECTIONS.instances) return collection;
+            return new Proxy(collection, {
+              get(c, k, r) {
+                if (k !== 'findOneAndUpdate') return Reflect.get(c, k, r) as unknown;
+                return (...args: Parameters<typeof c.findOneAndUpdate>) => {
+                  if (refusals > 0 && args[0].status === 'waiting') {
+                    refusals -= 1;
+                    return Promise.reject(new Error('store unavailable'));
+                  }
+                  return c.findOneAndUpdate(...args);
+                };
+              },
+            });
+          };
+        },
+      });
+      const waits = new Waits(flaky, agenda);
+      const resumed: Resumed[] = [];
+      waits.register('w1', async (r) => {
+        resumed.push(r);
+      });
+      await agenda.start();
+      const instance = await newInstance();
+      await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: 'kept' }, until: soon(100) });
+      // Retried 1 s, then 2 s, after the refusals.
+      await eventually(() => (resumed.length ? resumed : undefined), 10_000, 'the wait, after two refused resumes');
+      await sleep(300);
+      expect(refusals, 'refusals left').to.equal(0);
+      expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'kept' }]);
+      expect(await ctx.store.collection(AGENDA_COLLECTION).count({ 'data.instanceId': instance._id }), 'jobs left').to.equal(0);
+    });
+
     it('leaves alone a wait parked a moment ago, and one whose timer was saved', async () => {
       const waits = await waitsRecording([]);
       const fresh = await newInstance('p1');
