@@ -30,10 +30,12 @@ for (const name of readdirSync(at('nodes'))) {
   cpSync(at('icons'), join(target, 'icons'), { recursive: true });
 }
 
-// A plugin's editor script sits beside its compiled .js, like a node's.
+// A plugin's editor script and locales sit beside its compiled .js, like a node's.
 for (const name of readdirSync(at('plugins'))) {
   const html = at('plugins', name, `${name}.html`);
   if (existsSync(html)) cpSync(html, at('dist/plugins', name, `${name}.html`));
+  const locales = at('plugins', name, 'locales');
+  if (existsSync(locales)) cpSync(locales, at('dist/plugins', name, 'locales'), { recursive: true });
 }
 
 cpSync(at('flows'), at('examples'), { recursive: true });

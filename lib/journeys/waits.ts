@@ -185,9 +185,12 @@ export class Waits {
     await this.resume(data.instanceId, data.node, 'timer', data.waitId);
   }
 
-  /** Wins or loses the race to end one wait; the winner hands the instance to its node. */
-  /** `by` is what ended the wait: its timer (a timeout for an event wait) or the awaited event. */
-  /** `waitId` is the parking to end; without one (a job saved before parkings had ids), whichever parking is at `node`. */
+  /**
+   * Wins or loses the race to end one wait; the winner hands the instance to its node. `by`
+   * is what ended the wait: its timer (a timeout for an event wait) or the awaited event.
+   * `waitId` is the parking to end; without one (a job saved before parkings had ids),
+   * whichever parking is at `node`.
+   */
   private async resume(instanceId: string, node: string, by: 'timer' | 'event', waitId: string | undefined, event?: JsonObject): Promise<boolean> {
     const handler = this.handlers.get(node);
     const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);

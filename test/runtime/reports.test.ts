@@ -126,6 +126,9 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     await page.evaluate(() => (window as any).RED.sidebar.show('journeys'));
     const row = page.locator('.journeys-list tr[data-journey="promo"]');
     await row.waitFor({ timeout: 15_000 });
+    // Labels come from the plugin's catalog: a lookup that failed would show its key.
+    expect(await page.locator('.journeys-list th').allTextContents()).to.deep.equal(['journey', 'entered', 'active', 'waiting', 'done', 'exited', 'conv.', 'rate']);
+    expect(await page.locator('.journeys-refresh').getAttribute('title')).to.equal('Refresh');
     const cells = await row.locator('td').allTextContents();
     expect(cells).to.deep.equal(['promo', String(PEOPLE), '0', String(PEOPLE - buyers.length), '0', '0', String(buyers.length), '25%']);
 
@@ -145,6 +148,9 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
     ]);
     expect(await page.locator('.journeys-branches tr[data-variant="B"] td').nth(1).textContent()).to.equal(String(count('B')));
     await page.locator('svg.journeys-timeline').waitFor();
+    expect(await page.locator('.journeys-body > div').allTextContents()).to.include.members(['Channels', 'Entries and conversions per day']);
+    expect(await page.locator('.journeys-branches th').allTextContents()).to.deep.equal(['branch', 'n', 'conv.', 'rate', '95% CI', 'p', '']);
+    expect(await page.locator('svg.journeys-timeline title').first().textContent()).to.match(/^\d{4}-\d{2}-\d{2}: \d+ entered$/);
 
     await mailRow.click();
     const selected = await page.evaluate(() => (window as any).RED.view.selection().nodes?.map((n: { id: string }) => n.id));
