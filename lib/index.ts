@@ -69,7 +69,7 @@ export { isLive, type EntryGate, type InstanceStatus, type JourneyInstance } fro
 export { createAgenda, type SchedulerOptions } from './scheduler/index.js';
 export { DEFAULT_ATTRIBUTION_MS, JourneyDirectory, type JourneyDefinition } from './journeys/directory.js';
 export { creditDeliveries } from './reports/attribution.js';
-export { Waits, WAIT_JOB, type Resumed, type ResumeHandler, type WaitOutcome, type WaitRequest } from './journeys/waits.js';
+export { Waits, WAIT_JOB, type Resumed, type ResumeHandler, type WaitJobData, type WaitOutcome, type WaitRequest } from './journeys/waits.js';
 export { afterDuration, isDurationUnit, isTimeZone, nextTimeOfDay, parseDate, UNIT_MS, type DurationUnit } from './journeys/wait-time.js';
 export { compileFilter, type CompiledFilter } from './store/filter-engine.js';
 export { checkSegmentRules } from './segments/check.js';

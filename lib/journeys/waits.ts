@@ -150,6 +150,22 @@ export class Waits {
     return stuck.length;
   }
 
+  /**
+   * Removes wait jobs Agenda ran but a killed process never removed (finished at least
+   * `olderThanMs` ago, unlocked, not due again): they can never run, and, keyed by their
+   * parking, block nothing; this only keeps them from piling up. Returns how many.
+   */
+  async removeLeftoverTimers(olderThanMs = 60_000, now = new Date()): Promise<number> {
+    const ids: string[] = [];
+    for await (const job of this.store
+      .collection(COLLECTIONS.agendaJobs)
+      .find({ name: WAIT_JOB, nextRunAt: null, lockedAt: null, lastFinishedAt: { $lt: new Date(now.getTime() - olderThanMs) } }, { projection: { _id: 1 } })) {
+      ids.push(String(job._id));
+    }
+    // Through Agenda, so the embedded backend's due queue hears of it too.
+    return ids.length > 0 ? this.agenda.cancel({ ids }) : 0;
+  }
+
   /** An event arrived for a profile: resumes the instances waiting for it. */
   async eventArrived(profileId: string, name: string, event: JsonObject): Promise<number> {
     const waiting: JourneyInstance[] = [];

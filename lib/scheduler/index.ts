@@ -7,6 +7,7 @@ import type { Agenda, AgendaBackend } from 'agenda' with { 'resolution-mode': 'i
 import { EmbeddedStore } from '../store/embedded/index.js';
 import { MongoStore } from '../store/mongodb/index.js';
 import type { Store } from '../store/port.js';
+import { COLLECTIONS } from '../store/schema.js';
 import { keepDebugColorAnswer } from './debug-colors.js';
 import { StoreAgendaBackend } from './store-job-repository.js';
 
@@ -19,7 +20,7 @@ export interface SchedulerOptions {
   lockLifetimeMs?: number;
 }
 
-export const AGENDA_COLLECTION = 'agendaJobs';
+export const AGENDA_COLLECTION = COLLECTIONS.agendaJobs;
 
 /** How many jobs of one name run at once in one process. */
 export const JOB_CONCURRENCY = 100;

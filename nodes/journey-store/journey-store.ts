@@ -47,6 +47,8 @@ const RETRY_OPEN_MS = 5_000;
 const CLOSE_WAIT_MS = 10_000;
 /** How often a store looks for journey msgs that a stopped process was carrying. */
 const RESUME_EVERY_MS = 15_000;
+/** Finished timers killed processes left: harmless, so looked for rarely (on the embedded store it reads every timer). */
+const LEFTOVER_TIMERS_EVERY_MS = 10 * 60_000;
 
 export = function (RED: NodeAPI): void {
   installCompletionHooks(RED);
@@ -184,6 +186,12 @@ export = function (RED: NodeAPI): void {
     const onFlowsStarted = () => void resume();
     RED.events.on('flows:started', onFlowsStarted);
     const resumeTimer = setInterval(() => void resume(), RESUME_EVERY_MS);
+    const leftoverTimer = setInterval(() => {
+      running
+        ?.removeLeftoverTimers()
+        .then((count) => count > 0 && node.log(RED._('journey-store.log.leftover-timers', { count })))
+        .catch((err: Error) => node.warn(RED._('journey-store.errors.leftover-timers-failed', { message: err.message })));
+    }, LEFTOVER_TIMERS_EVERY_MS);
 
     // Opened at deploy so a misconfigured store shows in the log straight away.
     node.getStore().catch((err: Error & { code?: string }) => {
@@ -194,6 +202,7 @@ export = function (RED: NodeAPI): void {
       closing = true;
       clearInterval(heartbeats);
       clearInterval(resumeTimer);
+      clearInterval(leftoverTimer);
       RED.events.removeListener('flows:started', onFlowsStarted);
       // Msgs still travelling when the flows stop are dropped by the runtime; they are taken over from their points (below).
       inFlight.forgetOwner(node.id);

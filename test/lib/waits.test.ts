@@ -6,14 +6,16 @@ import {
   createAgenda,
   enrol,
   nextTimeOfDay,
+  WAIT_JOB,
   Waits,
   type JourneyInstance,
+  type WaitJobData,
   type Resumed,
 } from '../../lib/index.js';
 import { AGENDA_COLLECTION } from '../../lib/scheduler/index.js';
 import type { Doc } from '../../lib/store/port.js';
 import { eventually, sleep } from '../support/timing.js';
-import { forEachStore } from '../support/stores.js';
+import { all, forEachStore } from '../support/stores.js';
 
 describe('wait times', () => {
   it('finds the next local time of day, across midnight and DST', () => {
@@ -228,6 +230,21 @@ describe('waits', function () {
       expect(refusals, 'refusals left').to.equal(0);
       expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'kept' }]);
       expect(await ctx.store.collection(AGENDA_COLLECTION).count({ 'data.instanceId': instance._id }), 'jobs left').to.equal(0);
+    });
+
+    it('removes the finished timers a killed process left, and no other', async () => {
+      const waits = await waitsRecording([]);
+      const jobs = ctx.store.collection<Doc>(AGENDA_COLLECTION);
+      const [left, recent, pending] = [await newInstance('p1'), await newInstance('p2'), await newInstance('p3')];
+      for (const i of [left, recent, pending]) await waits.wait({ instanceId: i._id, node: 'w1', snapshot: {}, until: soon(60_000) });
+      const finish = (instanceId: string, at: Date) =>
+        jobs.updateOne({ 'data.instanceId': instanceId }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: at, lastFinishedAt: at } });
+      await finish(left._id, new Date(Date.now() - 120_000));
+      await finish(recent._id, new Date()); // Agenda may be about to remove it itself
+      expect(await waits.removeLeftoverTimers(60_000), 'removed').to.equal(1);
+      const still = async () => (await all(jobs.find({ name: WAIT_JOB }))).map((j) => (j.data as WaitJobData).instanceId).sort();
+      expect(await still()).to.deep.equal([recent._id, pending._id].sort());
+      expect(await waits.removeLeftoverTimers(60_000), 'removed again').to.equal(0);
     });
 
     it('leaves alone a wait parked a moment ago, and one whose timer was saved', async () => {
