@@ -124,9 +124,12 @@ export class Waits {
   }
 
   private async saveTimer(instanceId: string, node: string, until: Date, waitId: string | undefined): Promise<void> {
+    const data = jobData(instanceId, node, waitId);
+    // Unique on every field of the data: one job per parking.
+    const unique = Object.fromEntries(Object.entries(data).map(([key, value]) => [`data.${key}`, value]));
     await this.agenda
-      .create<WaitJobData>(WAIT_JOB, jobData(instanceId, node, waitId))
-      .unique({ 'data.instanceId': instanceId, 'data.node': node, ...(waitId ? { 'data.waitId': waitId } : {}) }, { insertOnly: true })
+      .create<WaitJobData>(WAIT_JOB, data)
+      .unique(unique, { insertOnly: true })
       .schedule(until)
       .save();
     await this.store.collection<JourneyInstance>(COLLECTIONS.instances).updateOne({ _id: instanceId, timerPending: true }, { $unset: { timerPending: '' } });

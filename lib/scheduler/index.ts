@@ -20,15 +20,13 @@ export interface SchedulerOptions {
   lockLifetimeMs?: number;
 }
 
-export const AGENDA_COLLECTION = COLLECTIONS.agendaJobs;
-
 /** How many jobs of one name run at once in one process. */
 export const JOB_CONCURRENCY = 100;
 
 async function backendFor(store: Store): Promise<AgendaBackend> {
   if (store instanceof MongoStore) {
     const { MongoBackend } = await import('@agendajs/mongo-backend');
-    return new MongoBackend({ mongo: store.database(), collection: AGENDA_COLLECTION });
+    return new MongoBackend({ mongo: store.database(), collection: COLLECTIONS.agendaJobs });
   }
   if (store instanceof EmbeddedStore) return new StoreAgendaBackend(store);
   throw new Error(`no Agenda backend for ${store.description}`);

@@ -12,7 +12,6 @@ import {
   type WaitJobData,
   type Resumed,
 } from '../../lib/index.js';
-import { AGENDA_COLLECTION } from '../../lib/scheduler/index.js';
 import type { Doc } from '../../lib/store/port.js';
 import { eventually, sleep } from '../support/timing.js';
 import { all, forEachStore } from '../support/stores.js';
@@ -181,7 +180,7 @@ describe('waits', function () {
       await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: 'first' }, until: soon(60_000) });
       // What such a process leaves: the instance resumed (active, its msg to be sent into the
       // wait again by the takeover) and its old job finished, unlocked, never to run again.
-      const jobs = ctx.store.collection<Doc>(AGENDA_COLLECTION);
+      const jobs = ctx.store.collection<Doc>(COLLECTIONS.agendaJobs);
       const finished = await jobs.updateOne({ 'data.instanceId': instance._id }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: new Date(), lastFinishedAt: new Date() } });
       expect(finished.modified, 'the old job').to.equal(1);
       await instances.updateOne({ _id: instance._id }, { $set: { status: 'active' }, $unset: { snapshot: '', waitingAt: '', waitingFor: '', waitUntil: '', waitId: '' } });
@@ -229,12 +228,12 @@ describe('waits', function () {
       await sleep(300);
       expect(refusals, 'refusals left').to.equal(0);
       expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ payload: 'kept' }]);
-      expect(await ctx.store.collection(AGENDA_COLLECTION).count({ 'data.instanceId': instance._id }), 'jobs left').to.equal(0);
+      expect(await ctx.store.collection(COLLECTIONS.agendaJobs).count({ 'data.instanceId': instance._id }), 'jobs left').to.equal(0);
     });
 
     it('removes the finished timers a killed process left, and no other', async () => {
       const waits = await waitsRecording([]);
-      const jobs = ctx.store.collection<Doc>(AGENDA_COLLECTION);
+      const jobs = ctx.store.collection<Doc>(COLLECTIONS.agendaJobs);
       const [left, recent, pending] = [await newInstance('p1'), await newInstance('p2'), await newInstance('p3')];
       for (const i of [left, recent, pending]) await waits.wait({ instanceId: i._id, node: 'w1', snapshot: {}, until: soon(60_000) });
       const finish = (instanceId: string, at: Date) =>

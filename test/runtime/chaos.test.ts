@@ -21,7 +21,6 @@ import { mulberry32 } from '../support/random.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { all, testMongoUri } from '../support/stores.js';
-import { AGENDA_COLLECTION } from '../../lib/scheduler/index.js';
 import type { Doc } from '../../lib/store/port.js';
 import { testAccount, TwilioApiServer } from '../support/twilio-api.js';
 
@@ -201,7 +200,7 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
       await eventually(async () => ((await moving()) === 0 ? true : undefined), 240_000, 'every wait fired and every delivery settled');
     } catch (err) {
       const waiting = await all(instanceDocs.find({ status: 'waiting' }));
-      const jobDocs = await all(store.collection<Doc & { data?: { instanceId?: string } }>(AGENDA_COLLECTION).find({ name: WAIT_JOB }));
+      const jobDocs = await all(store.collection<Doc & { data?: { instanceId?: string } }>(COLLECTIONS.agendaJobs).find({ name: WAIT_JOB }));
       const jobs = new Set(jobDocs.map((j) => j.data?.instanceId));
       const unsettled = (await all(deliveryDocs.find({ status: { $in: ['queued', 'sending'] } }))).map((d) => `${d.channel} ${d.status} ${d.attempts}`);
       // What it takes to find out why: a few of them whole, with their timers' jobs.
