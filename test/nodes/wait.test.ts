@@ -1,7 +1,7 @@
 /** The wait node in a real Node-RED runtime (node-red-node-test-helper), on both stores. */
 import { expect } from 'chai';
 import { COLLECTIONS, type JourneyInstance, type Profile } from '../../lib/index.js';
-import { eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
+import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
 
@@ -64,6 +64,33 @@ describe('wait node', function () {
         const timedOut = nextMessage('timedout', 8000);
         send({ name: 'cart_abandoned', userId: 'w3', messageId: 'c3' });
         expect((await timedOut).journey).to.have.property('name', 'cart');
+      });
+
+      it('waits again on each pass of a flow that loops back into it', async () => {
+        const looping: FlowNode[] = [
+          tab(),
+          ctx.store.node,
+          node('in', 'event-in', { store: 'store', journey: 'cart', trigger: 'cart_abandoned', reentry: 'always' }, [['wait'], ['other']]),
+          node('wait', 'wait', { store: 'store', mode: 'duration', amount: 0.3, unit: 'seconds' }, [['count'], ['timedout']]),
+          node('count', 'change', { rules: [{ t: 'set', p: 'round', pt: 'msg', to: '$exists(round) ? round + 1 : 1', tot: 'jsonata' }] }, [['again']]),
+          node('again', 'switch', { property: 'round', propertyType: 'msg', rules: [{ t: 'lt', v: '3', vt: 'num' }, { t: 'else' }], checkall: 'false', outputs: 2 }, [['wait'], ['continued']]),
+          helperNode('continued'),
+          helperNode('timedout'),
+          helperNode('other'),
+        ];
+        await helper.load([...journeyNodes, coreNode('function/15-change.js'), coreNode('function/10-switch.js')], looping, ctx.store.credentials);
+        const continued = nextMessage('continued', 10_000);
+        const started = Date.now();
+        send({ name: 'cart_abandoned', userId: 'w5', messageId: 'c5' });
+        const msg = await continued;
+        expect(msg.round).to.equal(3);
+        expect(Date.now() - started, 'three waits of 0.3 s').to.be.greaterThan(850);
+        const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
+        const instance = await eventually(async () => {
+          const found = await store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({});
+          return found?.status === 'completed' ? found : undefined;
+        }, 3000, 'the instance to complete at the end of the flow');
+        expect(instance.path.map((s) => s.node)).to.deep.equal(['in', 'wait', 'wait', 'wait']);
       });
 
       it('ends its waiting instances with a reason when a redeploy removes it, and keeps them when it stays', async () => {
