@@ -62,7 +62,7 @@ export async function ingestEvent(store: Store, input: unknown, options: IngestO
 
 /** Marks an ingested event done: from now on its messageId is a duplicate. */
 export async function finishEvent(store: Store, messageId: string, profileId: string): Promise<void> {
-  await store.collection<EventDoc>(COLLECTIONS.events).updateOne({ _id: messageId }, { $set: { status: 'processed', profileId } });
+  await store.collection<EventDoc>(COLLECTIONS.events).updateById(messageId, { $set: { status: 'processed', profileId } });
 }
 
 async function claimMessage(store: Store, event: JourneyEvent, now: Date, leaseMs: number): Promise<'claimed' | 'duplicate' | 'in-progress'> {

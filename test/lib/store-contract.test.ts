@@ -94,6 +94,17 @@ describe('store port contract', function () {
       expect((await items().findOne({ _id: 'c' }))?.tags).to.deep.equal(['x']);
     });
 
+    it('updates by _id without a count: the document when it exists, nothing when it does not', async () => {
+      await items().insertOne({ _id: 'b1', n: 1 });
+      await Promise.all([
+        items().updateById('b1', { $inc: { n: 1 } }),
+        items().updateById('b1', { $inc: { n: 1 }, $set: { group: 'g' } }),
+        items().updateById('missing', { $set: { n: 9 } }),
+      ]);
+      expect(await items().findOne({ _id: 'b1' })).to.deep.equal({ _id: 'b1', n: 3, group: 'g' });
+      expect(await items().findOne({ _id: 'missing' })).to.equal(null);
+    });
+
     it('applies $set, $inc, $min, $max, $unset, $addToSet and $push with $slice', async () => {
       await items().insertOne({ _id: 'u', n: 5, tags: ['a'], recent: [] });
       const t1 = new Date('2026-01-02T00:00:00Z');

@@ -122,6 +122,10 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     return outcome.result;
   }
 
+  async updateById(id: string, update: Update): Promise<void> {
+    await this.updateOne({ _id: id }, update);
+  }
+
   async updateMany(filter: Filter, update: Update): Promise<UpdateResult> {
     const changed: Updated<T>[] = [];
     const targets = this.matching(filter);

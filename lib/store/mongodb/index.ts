@@ -5,12 +5,14 @@
 import {
   MongoClient,
   MongoBulkWriteError,
+  MongoInvalidArgumentError,
   MongoServerError,
   type Collection as DriverCollection,
   type Db,
   type Document,
   type Filter as DriverFilter,
   type UpdateFilter,
+  type WriteError,
 } from 'mongodb';
 import {
   DuplicateKeyError,
@@ -27,19 +29,26 @@ import {
   type UpdateResult,
 } from '../port.js';
 import { INDEXES } from '../schema.js';
+import { SharedTrips } from './shared-trips.js';
 
 export interface MongoStoreOptions {
   uri: string;
   database: string;
   /** How long to wait for a server before giving up on an operation. */
   serverSelectionTimeoutMS?: number;
+  /** Told of each command as it is sent (its name and collection): for diagnostics and tests. */
+  onCommand?: (command: string, collection: string) => void;
 }
 
 const DUPLICATE_KEY = 11000;
+/** Per kind of shared command: batches at the server at once, and what one may carry. */
+const SHARED_IN_FLIGHT = 2;
+const SHARED_WEIGHT = 1000;
 
 export class MongoStore implements Store {
   readonly kind = 'mongodb' as const;
   readonly description: string;
+  private readonly collections = new Map<string, MongoCollection<Doc>>();
 
   private constructor(
     private readonly client: MongoClient,
@@ -53,7 +62,10 @@ export class MongoStore implements Store {
     const client = new MongoClient(options.uri, {
       serverSelectionTimeoutMS: options.serverSelectionTimeoutMS ?? 10_000,
       ignoreUndefined: true,
+      monitorCommands: options.onCommand !== undefined,
     });
+    const onCommand = options.onCommand;
+    if (onCommand) client.on('commandStarted', (e) => onCommand(e.commandName, String(e.command[e.commandName])));
     const location = `${redactedHosts(options.uri)}/${options.database}`;
     try {
       await client.connect();
@@ -71,7 +83,13 @@ export class MongoStore implements Store {
   }
 
   collection<T extends Doc>(name: string): Collection<T> {
-    return new MongoCollection<T>(name, this.db.collection<T>(name));
+    // One per name, so that every caller's commands can share its round trips.
+    let collection = this.collections.get(name);
+    if (!collection) {
+      collection = new MongoCollection<Doc>(name, this.db.collection<Doc>(name));
+      this.collections.set(name, collection);
+    }
+    return collection as unknown as Collection<T>;
   }
 
   /** The driver's database, for libraries that speak to MongoDB themselves (Agenda). */
@@ -84,18 +102,29 @@ export class MongoStore implements Store {
   }
 }
 
+/**
+ * Inserts, lookups by `_id` and updates by `_id` share round trips with the concurrent
+ * calls of the same kind (see shared-trips.ts); every other operation is its own command.
+ */
 class MongoCollection<T extends Doc> implements Collection<T> {
+  private readonly inserts = new SharedTrips<T, void>((docs) => this.insertEach(docs), {
+    maxWeight: SHARED_WEIGHT,
+    maxInFlight: SHARED_IN_FLIGHT,
+  });
+  private readonly updates = new SharedTrips<{ id: string; update: Update }, void>((ops) => this.updateEach(ops), {
+    maxWeight: SHARED_WEIGHT,
+    maxInFlight: SHARED_IN_FLIGHT,
+  });
+  /** By projection: a batch's documents must all have the same fields. */
+  private readonly lookups = new Map<string, SharedTrips<string[], T[]>>();
+
   constructor(
     private readonly name: string,
     private readonly c: DriverCollection<T>,
   ) {}
 
-  async insertOne(doc: T): Promise<void> {
-    try {
-      await this.c.insertOne(doc as Parameters<DriverCollection<T>['insertOne']>[0]);
-    } catch (err) {
-      throw this.translate(err, doc._id);
-    }
+  insertOne(doc: T): Promise<void> {
+    return this.inserts.submit(doc);
   }
 
   async insertMany(docs: T[]): Promise<{ duplicates: string[] }> {
@@ -115,10 +144,17 @@ class MongoCollection<T extends Doc> implements Collection<T> {
   }
 
   async findOne(filter: Filter, options: Pick<FindOptions, 'sort' | 'projection'> = {}): Promise<T | null> {
+    const id = typeof filter._id === 'string' && Object.keys(filter).length === 1 ? filter._id : undefined;
+    if (id !== undefined && shareable(options)) return (await this.lookup([id], options.projection))[0] ?? null;
     return (await this.c.findOne(asFilter<T>(filter), options)) as T | null;
   }
 
   async *find(filter: Filter, options: FindOptions = {}): AsyncIterable<T> {
+    const ids = idList(filter);
+    if (ids && shareable(options)) {
+      yield* await this.lookup(ids, options.projection);
+      return;
+    }
     const cursor = this.c.find(asFilter<T>(filter), options);
     try {
       for await (const doc of cursor) yield doc as T;
@@ -135,6 +171,10 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     const run = () => this.c.updateOne(asFilter<T>(filter), asUpdate<T>(update), { upsert: options.upsert === true });
     const r = await this.retryUpsertRace(run, options.upsert === true, filter);
     return { matched: r.matchedCount, modified: r.modifiedCount, upserted: r.upsertedCount > 0 };
+  }
+
+  updateById(id: string, update: Update): Promise<void> {
+    return this.updates.submit({ id, update });
   }
 
   async updateMany(filter: Filter, update: Update): Promise<UpdateResult> {
@@ -164,6 +204,90 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     return (await this.c.aggregate<R & Document>(pipeline).toArray()) as R[];
   }
 
+  /** The documents of these `_id`s (each once, in no order), looked up with other callers'. */
+  private lookup(ids: string[], projection: FindOptions['projection']): Promise<T[]> {
+    if (ids.length === 0) return Promise.resolve([]);
+    const key = JSON.stringify(projection ?? null);
+    let trips = this.lookups.get(key);
+    if (!trips) {
+      trips = new SharedTrips<string[], T[]>((requests) => this.lookupEach(requests, projection), {
+        maxWeight: SHARED_WEIGHT,
+        maxInFlight: SHARED_IN_FLIGHT,
+      });
+      this.lookups.set(key, trips);
+    }
+    return trips.submit(ids, ids.length);
+  }
+
+  private async lookupEach(requests: string[][], projection: FindOptions['projection']): Promise<Array<PromiseSettledResult<T[]>>> {
+    const wanted = [...new Set(requests.flat())];
+    const found = new Map<string, T>();
+    const options = projection ? { projection } : {};
+    for (const doc of await this.c.find(asFilter<T>({ _id: { $in: wanted } }), options).toArray()) found.set(doc._id, doc as T);
+    // Two callers asking for the same document must not share one object: either may change its copy.
+    const handedOut = new Set<string>();
+    return requests.map((ids) => {
+      const docs: T[] = [];
+      for (const id of new Set(ids)) {
+        const doc = found.get(id);
+        if (!doc) continue;
+        docs.push(handedOut.has(id) ? structuredClone(doc) : doc);
+        handedOut.add(id);
+      }
+      return { status: 'fulfilled', value: docs };
+    });
+  }
+
+  private insertEach(docs: T[]): Promise<Array<PromiseSettledResult<void>>> {
+    return this.sharedWrite(
+      docs,
+      (batch) => this.c.insertMany(batch.map((doc) => doc as Parameters<DriverCollection<T>['insertOne']>[0]), { ordered: false }),
+      (doc) => doc._id,
+    );
+  }
+
+  private updateEach(ops: Array<{ id: string; update: Update }>): Promise<Array<PromiseSettledResult<void>>> {
+    return this.sharedWrite(
+      ops,
+      (batch) =>
+        this.c.bulkWrite(
+          batch.map((op) => ({ updateOne: { filter: asFilter<T>({ _id: op.id }), update: asUpdate<T>(op.update) } })),
+          { ordered: false },
+        ),
+      (op) => op.id,
+    );
+  }
+
+  /**
+   * Runs several callers' writes as one unordered bulk command; each caller's outcome. A
+   * write the server refuses fails its own caller only; a failure of the whole command
+   * (the connection, the write concern) fails them all.
+   */
+  private async sharedWrite<W>(writes: W[], bulk: (writes: W[]) => Promise<unknown>, idOf: (write: W) => string): Promise<Array<PromiseSettledResult<void>>> {
+    try {
+      await bulk(writes);
+      return writes.map(() => ({ status: 'fulfilled', value: undefined }));
+    } catch (err) {
+      if (err instanceof MongoInvalidArgumentError && writes.length > 1) {
+        // The driver refused the command before sending it (a document over the size
+        // limit): nothing was written, and one caller's document must not fail the others.
+        return Promise.all(
+          writes.map((write) =>
+            this.sharedWrite([write], bulk, idOf).then(
+              ([outcome]) => outcome!,
+              (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason }),
+            ),
+          ),
+        );
+      }
+      if (!(err instanceof MongoBulkWriteError) || err.writeConcernError) throw err;
+      const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
+      if (errors.length === 0) throw err;
+      const byIndex = new Map(errors.map((e) => [e.index, e]));
+      return writes.map((write, i) => settled(byIndex.get(i), idOf(write), this.name));
+    }
+  }
+
   /**
    * Two concurrent upserts of the same _id can both miss and both insert; MongoDB answers
    * the loser with a duplicate key. Running it once more turns it into the update it is.
@@ -187,6 +311,30 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     if (err instanceof MongoServerError && err.code === DUPLICATE_KEY) return new DuplicateKeyError(this.name, id);
     return err;
   }
+}
+
+/** One write's outcome in a shared bulk command: done, a DuplicateKeyError, or the server's refusal. */
+function settled(error: WriteError | undefined, id: string, collection: string): PromiseSettledResult<void> {
+  if (!error) return { status: 'fulfilled', value: undefined };
+  if (error.code === DUPLICATE_KEY) return { status: 'rejected', reason: new DuplicateKeyError(collection, id) };
+  return { status: 'rejected', reason: new StoreError(`MongoDB refused a write to ${collection} (${id}): ${error.errmsg ?? ''}`, 'WRITE_REFUSED', { cause: error }) };
+}
+
+/**
+ * Whether a lookup by `_id`s may share a find with others: one that returns every document
+ * it names, each with its `_id` (by which the shared answer is handed out).
+ */
+function shareable(options: FindOptions): boolean {
+  return options.sort === undefined && options.skip === undefined && options.limit === undefined && options.projection?._id !== 0;
+}
+
+/** The `_id`s of a filter that is a list of `_id`s and nothing else. */
+function idList(filter: Filter): string[] | undefined {
+  if (Object.keys(filter).length !== 1) return undefined;
+  const id = filter._id;
+  if (typeof id !== 'object' || id === null || Object.keys(id).length !== 1) return undefined;
+  const list = (id as { $in?: unknown }).$in;
+  return Array.isArray(list) && list.every((v): v is string => typeof v === 'string') ? list : undefined;
 }
 
 const asFilter = <T extends Doc>(filter: Filter) => filter as DriverFilter<T>;
