@@ -10,7 +10,7 @@
  * "duplicate" for "done" would never send again an event whose first taker died.
  */
 import { resolveProfile } from '../profiles/resolve.js';
-import { countEvent } from '../profiles/aggregates.js';
+import { countEvent, countedIn } from '../profiles/aggregates.js';
 import type { Profile } from '../profiles/profile.js';
 import { DuplicateKeyError, type Doc, type Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
@@ -55,7 +55,8 @@ export async function ingestEvent(store: Store, input: unknown, options: IngestO
     return { status: 'rejected', code: 'IN_PROGRESS', reason: `messageId ${JSON.stringify(event.messageId)} is being processed; try again later` };
   }
   const { profile: resolved, created, others } = await resolveProfile(store, event.identities, now);
-  const profile = (await countEvent(store, resolved._id, event, now)) ?? resolved;
+  await countEvent(store, resolved._id, event, now);
+  const profile = countedIn(resolved, event, now);
   if (!options.keepClaim) await finishEvent(store, event.messageId, profile._id);
   return { status: 'accepted', event, profile, created, linked: others };
 }

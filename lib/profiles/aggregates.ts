@@ -8,7 +8,7 @@
  */
 import type { Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
-import { RECENT_EVENT_TIMES, RECENT_MESSAGE_IDS, type Profile } from './profile.js';
+import { mergeRecent, RECENT_EVENT_TIMES, RECENT_MESSAGE_IDS, type EventAggregate, type Profile } from './profile.js';
 
 export interface Occurrence {
   messageId: string;
@@ -16,12 +16,15 @@ export interface Occurrence {
   timestamp: Date;
 }
 
-/** Returns the profile after the event is counted (whether by this call or an earlier one). */
-export async function countEvent(store: Store, profileId: string, event: Occurrence, now: Date): Promise<Profile | null> {
-  const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+/**
+ * Counts the event on the profile. Nothing is read back: the write carries no answer, so
+ * the store may send it with other events' writes in one round trip (see `countedIn` for
+ * the profile as it leaves it).
+ */
+export async function countEvent(store: Store, profileId: string, event: Occurrence, now: Date): Promise<void> {
   const path = `aggregates.${event.name}`;
-  const updated = await profiles.findOneAndUpdate(
-    { _id: profileId, recentMessageIds: { $ne: event.messageId } },
+  await store.collection<Profile>(COLLECTIONS.profiles).updateById(
+    profileId,
     {
       $inc: { [`${path}.count`]: 1 },
       $min: { [`${path}.first`]: event.timestamp },
@@ -32,7 +35,27 @@ export async function countEvent(store: Store, profileId: string, event: Occurre
       },
       $set: { updatedAt: now },
     },
-    { returnDocument: 'after' },
+    { recentMessageIds: { $ne: event.messageId } },
   );
-  return updated ?? profiles.findOne({ _id: profileId });
+}
+
+/** `profile` as `countEvent` leaves it: the same change, made to the copy the caller holds. */
+export function countedIn(profile: Profile, event: Occurrence, now: Date): Profile {
+  if (profile.recentMessageIds.includes(event.messageId)) return profile;
+  const before = profile.aggregates[event.name];
+  const at = event.timestamp;
+  const aggregate: EventAggregate = before
+    ? {
+        count: before.count + 1,
+        first: before.first.getTime() <= at.getTime() ? before.first : at,
+        last: before.last.getTime() >= at.getTime() ? before.last : at,
+        recent: mergeRecent(before.recent, [at]),
+      }
+    : { count: 1, first: at, last: at, recent: [at] };
+  return {
+    ...profile,
+    aggregates: { ...profile.aggregates, [event.name]: aggregate },
+    recentMessageIds: [...profile.recentMessageIds, event.messageId].slice(-RECENT_MESSAGE_IDS),
+    updatedAt: now,
+  };
 }

@@ -68,11 +68,12 @@ export interface Collection<T extends Doc = Doc> {
   updateOne(filter: Filter, update: Update, options?: UpdateOptions): Promise<UpdateResult>;
   updateMany(filter: Filter, update: Update): Promise<UpdateResult>;
   /**
-   * Applies `update` to the document with this `_id`, if there is one, and reports nothing
-   * back: with no count to give each caller, an adapter may send many callers' updates in
-   * one round trip. For an update whose caller needs to know what it matched, `updateOne`.
+   * Applies `update` to the document with this `_id`, if there is one (and it matches
+   * `where`, when given), and reports nothing back: with no count to give each caller, an
+   * adapter may send many callers' updates in one round trip. For an update whose caller
+   * needs to know what it matched, `updateOne`.
    */
-  updateById(id: string, update: Update): Promise<void>;
+  updateById(id: string, update: Update, where?: Filter): Promise<void>;
   findOneAndUpdate(filter: Filter, update: Update, options?: FindOneAndUpdateOptions): Promise<T | null>;
   deleteOne(filter: Filter): Promise<number>;
   deleteMany(filter: Filter): Promise<number>;

@@ -192,6 +192,32 @@ describe('event ingestion', () => {
       expect(profile?.aggregates.cart_add?.count).to.equal(5 + RECENT_EVENT_TIMES + 5);
     });
 
+    it('hands back the profile as the store holds it once the event is counted', async () => {
+      const at = (minutes: number) => new Date(now.getTime() - minutes * 60_000).toISOString();
+      const profiles = ctx.store.collection<Profile>(COLLECTIONS.profiles);
+      // A new person, the same event later and earlier than the first, another event, and a
+      // retry of one whose first attempt died after counting it (so it is not counted again).
+      const events = [
+        { name: 'cart_add', userId: 'h', messageId: 'h1', timestamp: at(30) },
+        { name: 'cart_add', userId: 'h', messageId: 'h2', timestamp: at(10) },
+        { name: 'cart_add', userId: 'h', messageId: 'h3', timestamp: at(50) },
+        { name: 'viewed', userId: 'h', messageId: 'h4', timestamp: at(5) },
+        { name: 'cart_add', userId: 'h', messageId: 'h2', timestamp: at(10) },
+      ];
+      for (const [i, event] of events.entries()) {
+        if (i === 4) {
+          await ctx.store.collection<EventDoc>(COLLECTIONS.events).updateOne({ _id: 'h2' }, { $set: { status: 'received', leaseUntil: new Date(0) } });
+        }
+        const r = await ingestEvent(ctx.store, event, { now: new Date(now.getTime() + i) });
+        if (r.status !== 'accepted') throw new Error(`event ${i}: ${r.status}`);
+        expect(r.profile, `after event ${i}`).to.deep.equal(await profiles.findOne({ _id: r.profile._id }));
+      }
+      const last = await profiles.findOne({});
+      expect(last?.aggregates.cart_add?.count).to.equal(3);
+      expect(last?.aggregates.cart_add?.first.toISOString()).to.equal(at(50));
+      expect(last?.aggregates.cart_add?.last.toISOString()).to.equal(at(10));
+    });
+
     it('creates one profile when events for a new person race', async () => {
       const results = await Promise.all(
         Array.from({ length: 20 }, (_, i) =>

@@ -94,7 +94,7 @@ describe('store port contract', function () {
       expect((await items().findOne({ _id: 'c' }))?.tags).to.deep.equal(['x']);
     });
 
-    it('updates by _id without a count: the document when it exists, nothing when it does not', async () => {
+    it('updates by _id without a count: the document when it exists (and meets the condition), nothing when not', async () => {
       await items().insertOne({ _id: 'b1', n: 1 });
       await Promise.all([
         items().updateById('b1', { $inc: { n: 1 } }),
@@ -103,6 +103,10 @@ describe('store port contract', function () {
       ]);
       expect(await items().findOne({ _id: 'b1' })).to.deep.equal({ _id: 'b1', n: 3, group: 'g' });
       expect(await items().findOne({ _id: 'missing' })).to.equal(null);
+      // With a condition, only when the document also matches it.
+      await items().updateById('b1', { $inc: { n: 100 } }, { group: 'other' });
+      await items().updateById('b1', { $inc: { n: 10 } }, { group: 'g', n: { $lt: 5 } });
+      expect(await items().findOne({ _id: 'b1' })).to.deep.equal({ _id: 'b1', n: 13, group: 'g' });
     });
 
     it('applies $set, $inc, $min, $max, $unset, $addToSet and $push with $slice', async () => {

@@ -122,8 +122,8 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     return outcome.result;
   }
 
-  async updateById(id: string, update: Update): Promise<void> {
-    await this.updateOne({ _id: id }, update);
+  async updateById(id: string, update: Update, where: Filter = {}): Promise<void> {
+    await this.updateOne({ ...where, _id: id }, update);
   }
 
   async updateMany(filter: Filter, update: Update): Promise<UpdateResult> {

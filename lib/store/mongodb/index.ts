@@ -41,6 +41,12 @@ export interface MongoStoreOptions {
 }
 
 const DUPLICATE_KEY = 11000;
+
+interface ByIdUpdate {
+  id: string;
+  update: Update;
+  where: Filter;
+}
 /** Per kind of shared command: batches at the server at once, and what one may carry. */
 const SHARED_IN_FLIGHT = 2;
 const SHARED_WEIGHT = 1000;
@@ -111,7 +117,7 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     maxWeight: SHARED_WEIGHT,
     maxInFlight: SHARED_IN_FLIGHT,
   });
-  private readonly updates = new SharedTrips<{ id: string; update: Update }, void>((ops) => this.updateEach(ops), {
+  private readonly updates = new SharedTrips<ByIdUpdate, void>((ops) => this.updateEach(ops), {
     maxWeight: SHARED_WEIGHT,
     maxInFlight: SHARED_IN_FLIGHT,
   });
@@ -173,8 +179,8 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     return { matched: r.matchedCount, modified: r.modifiedCount, upserted: r.upsertedCount > 0 };
   }
 
-  updateById(id: string, update: Update): Promise<void> {
-    return this.updates.submit({ id, update });
+  updateById(id: string, update: Update, where: Filter = {}): Promise<void> {
+    return this.updates.submit({ id, update, where });
   }
 
   async updateMany(filter: Filter, update: Update): Promise<UpdateResult> {
@@ -246,12 +252,12 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     );
   }
 
-  private updateEach(ops: Array<{ id: string; update: Update }>): Promise<Array<PromiseSettledResult<void>>> {
+  private updateEach(ops: ByIdUpdate[]): Promise<Array<PromiseSettledResult<void>>> {
     return this.sharedWrite(
       ops,
       (batch) =>
         this.c.bulkWrite(
-          batch.map((op) => ({ updateOne: { filter: asFilter<T>({ _id: op.id }), update: asUpdate<T>(op.update) } })),
+          batch.map((op) => ({ updateOne: { filter: asFilter<T>({ _id: op.id, ...op.where }), update: asUpdate<T>(op.update) } })),
           { ordered: false },
         ),
       (op) => op.id,
