@@ -14,6 +14,7 @@ import { benchAudience } from './audience.js';
 import { benchFirstSend, STORE as FIRST_SEND_STORE } from './first-send.js';
 import { benchIngest, IN_FLIGHT, STORE as INGEST_STORE, type RawUpsert } from './ingest.js';
 import { startTestMongo } from '../test/support/mongo-server.js';
+import { countWire } from './wire-count.js';
 import { fmt, machine } from './measure.js';
 import { stopBenchNodeRed, type Credentials, type FlowNode } from './node-red.js';
 import { benchReports } from './reports.js';
@@ -45,10 +46,10 @@ interface StoreKind {
   open(): Promise<Store>;
   /** Reads every profile matching `filter` from the store opened last, by the plainest cursor there is; returns how many. */
   rawRead(filter: Filter): Promise<number>;
-  /** A journey-store config node (id `id`) on a fresh store of this kind, with its credentials. */
-  configNode(id: string): Promise<{ node: FlowNode; credentials: Credentials }>;
+  /** A journey-store config node (id `id`) on a fresh store of this kind, with its credentials; `uri` reaches MongoDB another way. */
+  configNode(id: string, uri?: string): Promise<{ node: FlowNode; credentials: Credentials }>;
   /** Upserts profile documents into a fresh place of this kind by the plainest writer there is (the bare driver on MongoDB). */
-  rawUpserts(): Promise<{ upsert: RawUpsert; close(): Promise<void> }>;
+  rawUpserts(uri?: string): Promise<{ upsert: RawUpsert; close(): Promise<void> }>;
 }
 
 async function main(): Promise<void> {
@@ -103,11 +104,11 @@ async function main(): Promise<void> {
           await client.close();
         }
       },
-      async configNode(id) {
-        return { node: { id, type: 'journey-store', backend: 'mongodb', database: freshDatabase() }, credentials: { [id]: { uri: mongo.uri } } };
+      async configNode(id, uri = mongo.uri) {
+        return { node: { id, type: 'journey-store', backend: 'mongodb', database: freshDatabase() }, credentials: { [id]: { uri } } };
       },
-      async rawUpserts() {
-        const client = await MongoClient.connect(mongo.uri);
+      async rawUpserts(uri = mongo.uri) {
+        const client = await MongoClient.connect(uri);
         const profiles = client.db(freshDatabase()).collection<{ _id: string }>(COLLECTIONS.profiles);
         return {
           upsert: async (_id, update) => void (await profiles.updateOne({ _id }, update, { upsert: true })),
@@ -125,7 +126,7 @@ async function main(): Promise<void> {
   ];
   try {
     const sections: Array<[string, () => Promise<string[]>]> = [
-      ['ingest', () => ingestSection(kinds, mongo.server)],
+      ['ingest', () => ingestSection(kinds, mongo.uri, mongo.server)],
       ['timers', () => timersSection(kinds, mongo.server)],
       ['sends', () => sendsSection(kinds)],
       ['audience', () => audienceSection(kinds, mongo.server)],
@@ -423,7 +424,7 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
 /** The test server takes one command at a time, and an event is a dozen of them: it gets a fifth of the events. */
 const TEST_SERVER_EVENT_SHARE = 0.2;
 
-async function ingestSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
+async function ingestSection(kinds: StoreKind[], mongoUri: string, mongoServer: string): Promise<string[]> {
   const count = Number(option('--events') ?? (quick ? 3_000 : 30_000));
   const onTestServer = mongoServer.startsWith('mongo-java-server');
   const lines = [
@@ -434,26 +435,28 @@ async function ingestSection(kinds: StoreKind[], mongoServer: string): Promise<s
       'event-in names no journey: it records the event and counts it on the profile; the segment (plan is pro and email consent granted) routes to track, which records a milestone. ' +
       'Latency runs from the msg handed to event-in until its last copy has finished in the last node it reached (counted by the message hooks that complete journey instances). ' +
       'The ceiling, in the same run on the same kind of store: each event\'s change to its person\'s profile document as one upsert, with as many in flight — the bare `mongodb` driver on MongoDB, the store\'s own `updateOne` on the embedded store. ' +
-      `Both arms are warmed up first.`,
+      `Both arms are warmed up first. On MongoDB both arms reach the server through a relay, in a worker thread, that counts the commands each sends (*commands / event*): a command is one round trip however many documents it carries.`,
     '',
-    '| store | arm | events | qualified | failed | s | events/s | ratio to raw | latency p50 ms | p99 ms | peak RSS MiB |',
-    '|---|---|---|---|---|---|---|---|---|---|---|',
+    '| store | arm | events | qualified | failed | s | events/s | ratio to raw | latency p50 ms | p99 ms | commands / event | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const kind of kinds.filter((k) => !storeOnly || k.name === storeOnly)) {
     const n = kind.name === 'mongodb' && onTestServer ? Math.round(count * TEST_SERVER_EVENT_SHARE) : count;
     console.log(`ingest on ${kind.name}, ${fmt(n)} events…`);
-    const raw = await kind.rawUpserts();
+    const wire = kind.name === 'mongodb' ? await countWire(mongoUri) : undefined;
+    const raw = await kind.rawUpserts(wire?.uri);
     try {
-      const arms = await benchIngest({ events: n, store: await kind.configNode(INGEST_STORE), raw: raw.upsert });
+      const arms = await benchIngest({ events: n, store: await kind.configNode(INGEST_STORE, wire?.uri), raw: raw.upsert, ...(wire ? { sent: wire.sent } : {}) });
       const ceiling = arms[0]!;
       for (const a of arms) {
         lines.push(
-          `| ${kind.name} | ${a.arm} | ${fmt(a.events)} | ${a.qualified === undefined ? '' : fmt(a.qualified)} | ${a.failed === undefined ? '' : fmt(a.failed)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / ceiling.perSecond, 2)} | ${fmt(a.p50, 1)} | ${fmt(a.p99, 1)} | ${fmt(a.peakRssMiB)} |`,
+          `| ${kind.name} | ${a.arm} | ${fmt(a.events)} | ${a.qualified === undefined ? '' : fmt(a.qualified)} | ${a.failed === undefined ? '' : fmt(a.failed)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / ceiling.perSecond, 2)} | ${fmt(a.p50, 1)} | ${fmt(a.p99, 1)} | ${a.commandsPerEvent === undefined ? '' : fmt(a.commandsPerEvent, 2)} | ${fmt(a.peakRssMiB)} |`,
         );
-        console.log(`  ${a.arm}: ${fmt(a.events)} at ${fmt(a.perSecond)}/s, p50 ${fmt(a.p50, 1)} ms, p99 ${fmt(a.p99, 1)} ms`);
+        console.log(`  ${a.arm}: ${fmt(a.events)} at ${fmt(a.perSecond)}/s, p50 ${fmt(a.p50, 1)} ms, p99 ${fmt(a.p99, 1)} ms${a.commandsPerEvent === undefined ? '' : `, ${fmt(a.commandsPerEvent, 2)} commands/event`}`);
       }
     } finally {
       await raw.close();
+      await wire?.stop();
     }
   }
   lines.push('', 'Goal (issue 9): on MongoDB, at least half the raw-driver rate and at least 5,000 events/s, the peak per organisation Adobe Journey Optimizer documents for unitary events.');

@@ -18,6 +18,8 @@ export interface IngestArm {
   /** Through the flow: events that reached track (in the segment), and handlers that failed. */
   qualified?: number;
   failed?: number;
+  /** Commands sent to the server per event, when they were counted. */
+  commandsPerEvent?: number;
 }
 
 /** One profile document's upsert, by the plainest writer of a store (the bare driver on MongoDB). */
@@ -29,6 +31,8 @@ export interface IngestPlan {
   store: { node: FlowNode; credentials: Credentials };
   /** Upserts into a fresh place of the same kind of store. */
   raw: RawUpsert;
+  /** Commands sent to the server so far by both arms, where they are counted (MongoDB). */
+  sent?: () => number;
 }
 
 export const STORE = 'bench-store';
@@ -113,9 +117,18 @@ export function mixedEvent(run: string, i: number, at: Date): MixedEvent {
   };
 }
 
-function arm(name: string, events: number, run: { latencies: number[]; seconds: number }, rss: number): IngestArm {
+function arm(name: string, events: number, run: { latencies: number[]; seconds: number }, rss: number, commands?: number): IngestArm {
   const sorted = [...run.latencies].sort((a, b) => a - b);
-  return { arm: name, events, seconds: run.seconds, perSecond: events / run.seconds, p50: percentile(sorted, 50), p99: percentile(sorted, 99), peakRssMiB: rss };
+  return {
+    arm: name,
+    events,
+    seconds: run.seconds,
+    perSecond: events / run.seconds,
+    p50: percentile(sorted, 50),
+    p99: percentile(sorted, 99),
+    peakRssMiB: rss,
+    ...(commands === undefined ? {} : { commandsPerEvent: commands / events }),
+  };
 }
 
 export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
@@ -126,6 +139,7 @@ export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
     await plan.raw(event.userId, event.raw);
   });
   let rss = peakRss();
+  const counted = commandCounter(plan.sent);
   const raw = arm(
     'raw profile upsert',
     plan.events,
@@ -134,6 +148,7 @@ export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
       await plan.raw(event.userId, event.raw);
     }),
     rss.stop(),
+    counted(),
   );
 
   // Journeys: the msg handed to event-in, done when its last copy has left the flow.
@@ -147,7 +162,14 @@ export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
   await closedLoop(WARM_UP, IN_FLIGHT, through('warm'));
   red.resetTally();
   rss = peakRss();
-  const flow = arm('event-in → profile-merge → segment → track', plan.events, await closedLoop(plan.events, IN_FLIGHT, through('run')), rss.stop());
+  const countedFlow = commandCounter(plan.sent);
+  const flow = arm('event-in → profile-merge → segment → track', plan.events, await closedLoop(plan.events, IN_FLIGHT, through('run')), rss.stop(), countedFlow());
   const tally = red.tally();
   return [raw, { ...flow, qualified: tally.received('ingest-track'), failed: tally.failed }];
+}
+
+/** The commands sent from now until the returned function is called (undefined where they are not counted). */
+function commandCounter(sent: (() => number) | undefined): () => number | undefined {
+  const from = sent?.();
+  return () => (sent && from !== undefined ? sent() - from : undefined);
 }

@@ -21,6 +21,7 @@
 import type { Agenda, Job } from 'agenda' with { 'resolution-mode': 'import' };
 import { randomUUID } from 'node:crypto';
 import type { Store } from '../store/port.js';
+import { SharedTrips } from '../store/shared-trips.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { JsonObject } from '../validate/document.js';
 import type { JourneyInstance } from './instance.js';
@@ -72,6 +73,11 @@ export interface WaitRequest {
 
 export class Waits {
   private readonly handlers = new Map<string, ResumeHandler>();
+  /** Every event asks this; the events arriving together ask it in one query. */
+  private readonly waitingFor = new SharedTrips<{ profileId: string; name: string }, JourneyInstance[]>((asked) => this.findWaiting(asked), {
+    maxWeight: 500,
+    maxInFlight: 2,
+  });
 
   /**
    * `owner` is the process resuming instances here (see resume-points.ts): a resumed
@@ -171,15 +177,18 @@ export class Waits {
 
   /** An event arrived for a profile: resumes the instances waiting for it. */
   async eventArrived(profileId: string, name: string, event: JsonObject): Promise<number> {
-    const waiting: JourneyInstance[] = [];
-    for await (const doc of this.store
-      .collection<JourneyInstance>(COLLECTIONS.instances)
-      .find({ profileId, status: 'waiting', waitingFor: name })) {
-      waiting.push(doc);
-    }
+    const waiting = await this.waitingFor.submit({ profileId, name });
     let resumed = 0;
     for (const doc of waiting) if (await this.resume(doc._id, doc.waitingAt ?? '', 'event', doc.waitId, event)) resumed += 1;
     return resumed;
+  }
+
+  /** For each profile and event name asked, the profile's instances waiting for that event. */
+  private async findWaiting(asked: Array<{ profileId: string; name: string }>): Promise<Array<PromiseSettledResult<JourneyInstance[]>>> {
+    const found: JourneyInstance[] = [];
+    const filter = { profileId: { $in: [...new Set(asked.map((a) => a.profileId))] }, status: 'waiting', waitingFor: { $in: [...new Set(asked.map((a) => a.name))] } };
+    for await (const doc of this.store.collection<JourneyInstance>(COLLECTIONS.instances).find(filter)) found.push(doc);
+    return asked.map(({ profileId, name }) => ({ status: 'fulfilled', value: found.filter((d) => d.profileId === profileId && d.waitingFor === name) }));
   }
 
   /** Drops the timers of instances that ended some other way (exit, goal, merge). */

@@ -1,6 +1,6 @@
 /** Concurrent callers sharing round trips: who goes together, and who hears what. */
 import { expect } from 'chai';
-import { SharedTrips } from '../../lib/store/mongodb/shared-trips.js';
+import { SharedTrips } from '../../lib/store/shared-trips.js';
 
 /** A server stand-in that records each batch and answers when the test lets it. */
 function recordingServer(answer: (request: number) => PromiseSettledResult<number> = (n) => ({ status: 'fulfilled', value: n * 10 })) {

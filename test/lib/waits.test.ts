@@ -82,6 +82,34 @@ describe('waits', function () {
       expect(resumed.map((r) => [r.outcome, r.event])).to.deep.equal([['event', { total: 5 }]]);
     });
 
+    it('resumes, of events arriving together, each one\'s own profile waiting for that event only', async () => {
+      const resumed: Resumed[] = [];
+      const waits = await waitsRecording(resumed);
+      // a and b wait for a purchase, c for a signup; the events cross: b signs up, c buys.
+      const waiting = new Map<string, string>([
+        ['a', 'purchase'],
+        ['b', 'purchase'],
+        ['c', 'signup'],
+      ]);
+      for (const [profileId, forEvent] of waiting) {
+        const instance = await newInstance(profileId);
+        await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { who: profileId }, until: soon(60_000), forEvent });
+      }
+      const counts = await Promise.all([
+        waits.eventArrived('a', 'purchase', { n: 1 }),
+        waits.eventArrived('b', 'signup', {}),
+        waits.eventArrived('c', 'purchase', {}),
+        waits.eventArrived('nobody', 'purchase', {}),
+        waits.eventArrived('a', 'purchase', { n: 2 }),
+      ]);
+      // a's two purchases both found its instance; one of them resumed it.
+      expect(counts[1]! + counts[2]! + counts[3]!).to.equal(0);
+      expect(counts[0]! + counts[4]!).to.equal(1);
+      expect(resumed.map((r) => r.snapshot)).to.deep.equal([{ who: 'a' }]);
+      expect(resumed[0]!.instance.profileId).to.equal('a');
+      expect(await waits.countWaiting('w1')).to.equal(2);
+    });
+
     it('times an event wait out when the event does not come', async () => {
       const resumed: Resumed[] = [];
       const waits = await waitsRecording(resumed);

@@ -29,7 +29,7 @@ import {
   type UpdateResult,
 } from '../port.js';
 import { INDEXES } from '../schema.js';
-import { SharedTrips } from './shared-trips.js';
+import { SharedTrips } from '../shared-trips.js';
 
 export interface MongoStoreOptions {
   uri: string;

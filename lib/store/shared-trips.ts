@@ -1,8 +1,10 @@
 /**
- * Lets concurrent callers share one round trip to MongoDB. Each event costs several small
+ * Lets concurrent callers share one round trip to the store. Each event costs several small
  * commands (claim its messageId, look up identities and profiles, record a milestone), and
- * with many events in flight the server spends its time on the commands' overhead, not on
- * their work: one `insert` of ten documents costs little more than one of one.
+ * with many events in flight a MongoDB server spends its time on the commands' overhead,
+ * not on their work: one `insert` of ten documents costs little more than one of one. The
+ * MongoDB adapter shares its inserts and its reads and writes by `_id`; lib code shares a
+ * query of its own the same way when each event asks it (see Waits.eventArrived).
  *
  * Calls of one kind queue while `maxInFlight` batches of that kind are at the server; when
  * one returns, what queued meanwhile goes in the next. When the server keeps up, a call
@@ -11,8 +13,7 @@
  *
  * Sharing never changes what a caller sees: the calls of one batch were all pending at
  * once, so the server was free to run them in any order anyway, and each is sent after
- * it was made, so it sees every write its caller had waited for.
- */
+ * it was made, so it sees every write its caller had waited for. */
 export interface SharedTripOptions {
   /** How much one batch may carry, in the weight the caller gives each call. */
   maxWeight: number;
