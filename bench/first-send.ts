@@ -27,6 +27,8 @@ export interface FirstSendPlan {
    * was about 0.4 s slower at p99).
    */
   warmUpSeconds: number;
+  /** Commands sent to the store's server so far, where they are counted (MongoDB). */
+  sent?: () => number;
 }
 
 export interface FirstSendResult {
@@ -49,6 +51,8 @@ export interface FirstSendResult {
   /** Events event-in refused as busy (too many journey msgs in flight): they never bring an email. */
   refused: number;
   peakRssMiB: number;
+  /** Commands sent to the server in the window and the drain, per email sent (where counted). */
+  commandsPerEmail?: number;
 }
 
 export const STORE = 'bench-store';
@@ -135,6 +139,7 @@ export async function benchFirstSend(plan: FirstSendPlan): Promise<FirstSendResu
     red.resetTally();
 
     const rss = peakRss();
+    const commandsBefore = plan.sent?.();
     t0 = performance.now();
     await offer('run', total, t0);
     const windowEnd = performance.now();
@@ -142,6 +147,7 @@ export async function benchFirstSend(plan: FirstSendPlan): Promise<FirstSendResu
     // The drain ends early once every msg has left the flow (an event refused as busy never brings an email).
     for (const end = windowEnd + plan.drainSeconds * 1000; latencies.length < total && settled.run < total && performance.now() < end; ) await sleep(20);
     const peakRssMiB = rss.stop();
+    const commands = plan.sent && commandsBefore !== undefined ? plan.sent() - commandsBefore : undefined;
     const sorted = [...latencies].sort((a, b) => a - b);
     return {
       offered: plan.rate,
@@ -156,6 +162,7 @@ export async function benchFirstSend(plan: FirstSendPlan): Promise<FirstSendResu
       failed: red.tally().failed,
       refused: total - red.tally().received('first-send-merge'),
       peakRssMiB,
+      ...(commands === undefined ? {} : { commandsPerEmail: commands / Math.max(1, latencies.length) }),
     };
   } finally {
     // The flow goes before the server, so its pooled connections close first.
