@@ -78,12 +78,18 @@ export interface Delivery extends Doc {
 }
 
 /**
- * The delivery's key: one journey instance gets one message per sending node, whatever
- * retries, redeploys or restarts happen. Outside a journey the msg id stands in for the
- * instance, so a retried msg is still sent once.
+ * The delivery's key: one journey instance gets one message per sending node and pass,
+ * whatever retries, redeploys or restarts happen. Outside a journey the msg id stands in
+ * for the instance, so a retried msg is still sent once.
+ *
+ * `pass` counts the times this msg went through the node before (a flow that loops back to
+ * it): each loop is a message of its own, while a retry or a replay of one pass arrives with
+ * the same count and finds the first. The first pass keeps the key it always had, so
+ * deliveries recorded before passes were counted are still found.
  */
-export function deliveryKey(channel: ChannelName, node: string, instanceId: string | null, msgId: string): string {
-  return instanceId ? `${channel}:${node}:${instanceId}` : `${channel}:${node}:msg:${msgId}`;
+export function deliveryKey(channel: ChannelName, node: string, instanceId: string | null, msgId: string, pass = 0): string {
+  const key = instanceId ? `${channel}:${node}:${instanceId}` : `${channel}:${node}:msg:${msgId}`;
+  return pass > 0 ? `${key}:pass${pass}` : key;
 }
 
 /** What a sender hands on to the flow as msg.delivery. */

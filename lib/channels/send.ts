@@ -50,6 +50,8 @@ export interface SendRequest<F extends string> {
   journey: string | null;
   variant: string | null;
   msgId: string;
+  /** How many times this msg went through the node before (see deliveryKey). */
+  pass?: number;
   /** What the templates see besides the profile (read fresh here). */
   scope: { event: unknown; journey: unknown; msg: unknown };
   now: Date;
@@ -68,7 +70,7 @@ export type SendOutcome =
 export async function send<F extends string>(store: Store, request: SendRequest<F>): Promise<SendOutcome> {
   const { spec, now } = request;
   const outbox = new Outbox(store);
-  const id = deliveryKey(spec.channel, request.node, request.instanceId, request.msgId);
+  const id = deliveryKey(spec.channel, request.node, request.instanceId, request.msgId, request.pass);
   const earlier = await outbox.get(id);
   if (earlier) return { kind: 'duplicate', delivery: earlier };
 

@@ -51,13 +51,19 @@ export interface JourneyOnMsg {
   variant: string | null;
   /** Sent again from its resume point after the process carrying it died (see nodes/shared/resume.ts). */
   resumed: boolean;
+  /** Per sending node, how many times the msg went through it (see deliveryKey in lib/channels/delivery.ts). */
+  passes: Record<string, number>;
 }
 
 export function journeyOf(msg: NodeMessage): JourneyOnMsg {
   const raw = (msg as { journey?: unknown }).journey;
   const on = typeof raw === 'object' && raw !== null ? (raw as Record<string, unknown>) : {};
   const text = (value: unknown) => (typeof value === 'string' ? value : null);
-  return { name: text(on.name), instanceId: text(on.instanceId), variant: text(on.variant), resumed: on.resumed === true };
+  const passes: Record<string, number> = {};
+  if (typeof on.passes === 'object' && on.passes !== null) {
+    for (const [node, count] of Object.entries(on.passes)) if (Number.isSafeInteger(count) && (count as number) > 0) passes[node] = count as number;
+  }
+  return { name: text(on.name), instanceId: text(on.instanceId), variant: text(on.variant), resumed: on.resumed === true, passes };
 }
 
 /** The profile a msg is about: `msg.profileId`, else `msg.profile._id`; null when neither is a non-empty string. */

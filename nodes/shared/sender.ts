@@ -149,6 +149,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
       const instanceId = journey.instanceId;
       const store = await user.store();
       const now = new Date();
+      const pass = journey.passes[node.id] ?? 0;
       const seen: Record<string, unknown> = {};
       for (const [k, v] of Object.entries(msg)) if (!UNSEEN.has(k)) seen[k] = v;
       const outcome = await send(store, {
@@ -163,10 +164,17 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
         journey: journey.name,
         variant: journey.variant,
         msgId: msg._msgid ?? RED.util.generateId(),
+        pass,
         scope: { event: (msg as { event?: unknown }).event ?? null, journey: msg.journey ?? null, msg: seen },
         now,
         deliver: deliverOptions,
       });
+      // Counted on the msg that goes on, so a loop back to this node is a new message and a
+      // replay from a point before it (a resume, a retry) is the same one. A held msg has not passed.
+      if (outcome.kind !== 'deferred') {
+        const on = typeof msg.journey === 'object' && msg.journey !== null ? msg.journey : {};
+        msg.journey = { ...on, passes: { ...journey.passes, [node.id]: pass + 1 } };
+      }
       const notSent = (summary: DeliverySummary, error?: Error) => {
         msg.delivery = summary;
         return { out: [null, msg], ...(error ? { error } : {}) };

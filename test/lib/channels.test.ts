@@ -258,11 +258,16 @@ const fast = { attempts: 3, baseMs: 10, maxMs: 50 };
 
 forEachStore((ctx) => {
   describe('the outbox', () => {
-    it('keys a delivery by instance, node and channel, and finds the first when the key comes again', async () => {
+    it('keys a delivery by instance, node, channel and pass, and finds the first when the key comes again', async () => {
       const outbox = new Outbox(ctx.store);
       const id = deliveryKey('email', 'n1', 'i1', 'msg-1');
       expect(id).to.equal(deliveryKey('email', 'n1', 'i1', 'msg-2'));
       expect(deliveryKey('email', 'n1', null, 'msg-1')).to.not.equal(deliveryKey('email', 'n1', null, 'msg-2'));
+      // A loop's later passes are messages of their own; the first pass keeps the key deliveries always had.
+      expect(deliveryKey('email', 'n1', 'i1', 'msg-1', 0)).to.equal('email:n1:i1');
+      const passes = [0, 1, 2].map((pass) => deliveryKey('email', 'n1', 'i1', 'msg-1', pass));
+      expect(new Set(passes).size).to.equal(3);
+      expect(deliveryKey('email', 'n1', 'i1', 'msg-9', 2)).to.equal(passes[2]);
       expect((await outbox.create(queued(id))).created).to.equal(true);
       const again = await outbox.create(queued(id, new Date(), { content: { subject: 'other' } }));
       expect(again.created).to.equal(false);

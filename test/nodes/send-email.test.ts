@@ -18,7 +18,7 @@ import emailAccount = require('../../nodes/email-account/email-account.js');
 import sendEmail = require('../../nodes/send-email/send-email.js');
 import type { AccountNode } from '../../nodes/shared/sender.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, useHttpNodeServer, type FlowNode } from '../support/node-red.js';
+import { asItReached, coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, useHttpNodeServer, type FlowNode } from '../support/node-red.js';
 import { waitsFallDue } from '../support/examples.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { catchAll, forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
@@ -126,11 +126,11 @@ describe('send-email node', function () {
 
       // The same msg again (a retry, a replay): found by its key, not sent twice.
       const again = nextMessage('not-sent');
-      helper.getNode('send').receive({ ...msg, _msgid: 'another-id' });
+      helper.getNode('send').receive({ ...asItReached(msg, 'send'), _msgid: 'another-id' });
       expect(delivery(await again)).to.include({ reason: 'duplicate', status: 'sent' });
       // Resumed after its process died: the first outcome again, on output 1, still not sent twice.
       const replayed = nextMessage('sent');
-      helper.getNode('send').receive({ ...msg, _msgid: 'a-third-id', journey: { ...(msg.journey as object), resumed: true } });
+      helper.getNode('send').receive({ ...msg, _msgid: 'a-third-id', journey: { ...(asItReached(msg, 'send').journey as object), resumed: true } });
       expect(delivery(await replayed)).to.deep.equal(delivery(msg));
       await sleep(200);
       expect(smtp.received).to.have.length(1);
@@ -139,16 +139,51 @@ describe('send-email node', function () {
       // Left queued (recorded, never handed over): sent now, out of output 1.
       await deliveries(s).updateOne({ _id: delivery(msg).id }, { $set: { status: 'queued', dueAt: new Date() }, $unset: { sentAt: '' } });
       const sentNow = nextMessage('sent');
-      helper.getNode('send').receive({ ...msg, _msgid: 'a-fourth-id', journey: { ...(msg.journey as object), resumed: true } });
+      helper.getNode('send').receive({ ...msg, _msgid: 'a-fourth-id', journey: { ...(asItReached(msg, 'send').journey as object), resumed: true } });
       expect(delivery(await sentNow)).to.include({ status: 'sent' });
       await eventually(() => smtp.received[1], 5000, 'the mail left queued');
       // Left mid-send, its lease run out: it may have gone out, so it is settled unknown-outcome, not sent, out of output 2.
       await deliveries(s).updateOne({ _id: delivery(msg).id }, { $set: { status: 'sending', leaseUntil: new Date(Date.now() - 1000) } });
       const undecided = nextMessage('not-sent');
-      helper.getNode('send').receive({ ...msg, _msgid: 'a-fifth-id', journey: { ...(msg.journey as object), resumed: true } });
+      helper.getNode('send').receive({ ...msg, _msgid: 'a-fifth-id', journey: { ...(asItReached(msg, 'send').journey as object), resumed: true } });
       expect(delivery(await undecided)).to.include({ status: 'failed', reason: 'unknown-outcome' });
       await sleep(200);
       expect(smtp.received).to.have.length(2);
+    });
+
+    it('sends again on each pass of a flow that loops back to it, and a replay of one pass gives that pass its first outcome', async () => {
+      const looping = [
+        ...flow({ subject: 'Reminder {{ msg.round | default(0) }}' }).map((n) => (n.id === 'send' ? { ...n, wires: [['count'], ['not-sent']] } : n)),
+        node('count', 'change', { rules: [{ t: 'set', p: 'round', pt: 'msg', to: '$exists(round) ? round + 1 : 1', tot: 'jsonata' }] }, [['again']]),
+        node('again', 'switch', { property: 'round', propertyType: 'msg', rules: [{ t: 'lt', v: '3', vt: 'num' }, { t: 'else' }], checkall: 'false', outputs: 2 }, [['send'], ['sent']]),
+      ];
+      await helper.load([...journeyNodes, emailAccount, sendEmail, catchNode, captureHttp, coreNode('function/15-change.js'), coreNode('function/10-switch.js')], looping, ctx.store.credentials);
+      const done = nextMessage('sent');
+      signUp('loop1');
+      const msg = await done;
+      expect(msg.round).to.equal(3);
+      expect((msg.journey as { passes?: unknown }).passes).to.deep.equal({ send: 3 });
+      await eventually(() => smtp.received[2], 5000, 'three mails');
+      expect(smtp.received.map((r) => r.mail.subject)).to.deep.equal(['Reminder 0', 'Reminder 1', 'Reminder 2']);
+      const s = await store();
+      const instanceId = (msg.journey as { instanceId: string }).instanceId;
+      const recorded: Delivery[] = [];
+      for await (const d of deliveries(s).find({ instanceId })) recorded.push(d);
+      expect(recorded.map((d) => d.status)).to.deep.equal(['sent', 'sent', 'sent']);
+      expect(new Set(recorded.map((d) => d._id)).size).to.equal(3);
+      const instance = await eventually(async () => {
+        const found = await s.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: instanceId });
+        return found?.status === 'completed' ? found : undefined;
+      }, 3000, 'the instance to complete');
+      expect(instance.path.map((step) => step.node)).to.deep.equal(['in', 'send', 'send', 'send']);
+
+      // The last pass replayed after a crash (resumed from a point before it): its own first outcome, nothing sent.
+      const lastPass = recorded.find((d) => d.content.subject === 'Reminder 2')!;
+      const replayed = nextMessage('sent');
+      helper.getNode('send').receive({ ...msg, round: 2, _msgid: 'replay', journey: { ...(msg.journey as object), passes: { send: 2 }, resumed: true } });
+      expect(delivery(await replayed).id).to.equal(lastPass._id);
+      await sleep(200);
+      expect(smtp.received).to.have.length(3);
     });
 
     it('records opens and clicks from the signed links, refuses forged ones, and unsubscribes in one click', async () => {

@@ -11,7 +11,7 @@ import fcmAccount = require('../../nodes/fcm-account/fcm-account.js');
 import sendPush = require('../../nodes/send-push/send-push.js');
 import type { AccountNode as FcmAccountNode } from '../../nodes/shared/sender.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
+import { asItReached, coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import { TestFcmApi } from '../support/fcm-api.js';
 import { catchAll, forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
 
@@ -91,7 +91,7 @@ describe('send-push node', function () {
       expect(record!.providerMessageId).to.match(/^projects\/journeys-test\/messages\//);
 
       const again = nextMessage('not-sent');
-      helper.getNode('send').receive({ ...msg, _msgid: 'another-id' });
+      helper.getNode('send').receive({ ...asItReached(msg, 'send'), _msgid: 'another-id' });
       expect(delivery(await again)).to.include({ reason: 'duplicate', status: 'sent' });
       await sleep(200);
       expect(api.accepted).to.have.length(3);

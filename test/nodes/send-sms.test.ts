@@ -12,7 +12,7 @@ import { COLLECTIONS, type Delivery, type DeliverySummary, type Profile, type St
 import sendSms = require('../../nodes/send-sms/send-sms.js');
 import twilioAccount = require('../../nodes/twilio-account/twilio-account.js');
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
+import { asItReached, coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import { testAccount, TwilioApiServer } from '../support/twilio-api.js';
 import { catchAll, forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
 
@@ -101,7 +101,7 @@ describe('send-sms node', function () {
       expect(record).to.include({ status: 'sent', channel: 'sms', provider: 'twilio', journey: 'welcome', profileId: msg.profileId });
 
       const again = nextMessage('not-sent');
-      helper.getNode('send').receive({ ...msg, _msgid: 'another-id' });
+      helper.getNode('send').receive({ ...asItReached(msg, 'send'), _msgid: 'another-id' });
       expect(delivery(await again)).to.include({ reason: 'duplicate', status: 'sent' });
       await sleep(200);
       expect(api.requests).to.equal(1);

@@ -69,6 +69,16 @@ export function nextMessage(nodeId: string, timeoutMs = 5000): Promise<NodeMessa
   });
 }
 
+/**
+ * A sender's output msg as it was when it reached `sender`: the pass the sender counted on
+ * msg.journey taken off again, so feeding it back is a retry of that pass, not a loop.
+ */
+export function asItReached(msg: NodeMessageInFlow, sender: string): NodeMessageInFlow {
+  const journey = msg.journey as { passes?: Record<string, number> };
+  const passes = { ...journey.passes, [sender]: (journey.passes?.[sender] ?? 1) - 1 };
+  return { ...msg, journey: { ...journey, passes } };
+}
+
 /** Collects every message a helper node receives from now on. */
 export function collect(nodeId: string): NodeMessageInFlow[] {
   const seen: NodeMessageInFlow[] = [];
