@@ -7,6 +7,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { COLLECTIONS, identityKey, type Delivery, type IdentityDoc, type Profile } from '../../lib/index.js';
 import { checkServiceAccount, classifyFcmError, fcmProvider, parseEndpoint, pushTokens, removePushTokens, type ServiceAccountJson } from '../../lib/channels/push/index.js';
 import { TestFcmApi } from '../support/fcm-api.js';
+import { sleep } from '../support/timing.js';
 import { forEachStore, profileDoc } from '../support/stores.js';
 
 const at = new Date('2026-06-01T12:00:00Z');
@@ -166,6 +167,18 @@ describe('push channel', () => {
       const unanswered = await provider.send(delivery(['tok-2']));
       expect(unanswered).to.deep.include({ status: 'unknown' });
       expect(unanswered.status === 'unknown' && unanswered.error.code).to.equal('FCM_TIMEOUT');
+    });
+
+    it('sends once when the connection is reset after FCM read the request: unknown, not sent again by the SDK', async () => {
+      const provider = make();
+      api.answer('tok-r', 'reset');
+      const reset = await provider.send(delivery(['tok-r']));
+      expect(reset).to.deep.include({ status: 'unknown' });
+      expect(reset.status === 'unknown' && reset.error.message).to.contain('ECONNRESET');
+      // firebase-admin's own retry would have sent it four more times (two of them within 1.5 s).
+      await sleep(1_600);
+      expect(api.requests.filter((r) => r.path.endsWith('/messages:send'))).to.have.length(1);
+      expect(api.accepted.map((m) => m.token)).to.deep.equal(['tok-r']);
     });
 
     it('fails, without retrying, when Google refuses the service account', async () => {

@@ -11,8 +11,8 @@ import { generateKeyPairSync, randomUUID, verify, type KeyObject } from 'node:cr
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
-/** `hang`: the send is read whole and never answered. */
-export type TokenAnswer = 'unregistered' | 'invalid' | 'unavailable' | 'rate-limited' | 'hang';
+/** `hang`: the send is read whole and never answered; `reset`: read whole, then the connection is reset. */
+export type TokenAnswer = 'unregistered' | 'invalid' | 'unavailable' | 'rate-limited' | 'hang' | 'reset';
 
 export interface AcceptedMessage {
   project: string;
@@ -158,11 +158,16 @@ export class TestFcmApi {
         this.answer(token, 'invalid');
         return reply(res, 400, fcmError(400, 'The registration token is not a valid FCM registration token', 'INVALID_ARGUMENT', 'INVALID_ARGUMENT'));
       case 'unavailable':
-        // Beyond the SDK's 60 s limit, so it hands the 503 back rather than waiting in the request.
+        // FCM's own answer when busy; the SDK's retries are off (lib/channels/push/fcm.ts), so it comes straight back.
         return reply(res, 503, fcmError(503, 'The service is currently unavailable.', 'UNAVAILABLE', 'UNAVAILABLE'), { 'Retry-After': '120' });
       case 'rate-limited':
         return reply(res, 429, fcmError(429, 'Quota exceeded for quota metric.', 'RESOURCE_EXHAUSTED', 'QUOTA_EXCEEDED'));
       case 'hang':
+        return 0;
+      case 'reset':
+        // Taken, for all the sender can tell: the request arrived whole before the connection went.
+        this.accepted.push({ project, token, message });
+        res.socket?.resetAndDestroy();
         return 0;
       default: {
         this.accepted.push({ project, token, message });

@@ -131,6 +131,7 @@ export function fcmProvider(account: FcmAccount): Provider & { close(): Promise<
     `journeys-fcm:${account.label ?? ''}:${randomUUID()}`,
   );
   const messaging: Messaging = getMessaging(app);
+  withoutSdkRetries(messaging);
   // HTTP/2 sessions do not go through an https.Agent: a redirected endpoint needs HTTP/1.1.
   if (agent) messaging.enableLegacyHttpTransport();
   let closed: Promise<void> | null = null;
@@ -158,6 +159,29 @@ export function fcmProvider(account: FcmAccount): Provider & { close(): Promise<
       return outcome;
     },
   };
+}
+
+/** What getMessaging() holds inside: the clients its sends go through, each with a retry config. */
+interface MessagingInternals {
+  messagingRequestHandler?: { httpClient?: { retry?: unknown }; http2Client?: { retry?: unknown } };
+}
+
+/**
+ * firebase-admin sends a request again, by itself, when the connection is reset or times out
+ * (and on a 503), up to four times (firebase-admin 13.10, utils/api-request.js
+ * defaultRetryConfig). A reset after the request went out does not mean FCM did not take
+ * it, so that resend could push the same message twice, and the outbox would count one
+ * attempt. Retries are the outbox's alone: the SDK's are turned off, and an unanswered send
+ * comes back as a network error, which the outbox settles as an unknown outcome. If the SDK
+ * changes shape this refuses to make the provider rather than risk pushing twice.
+ */
+function withoutSdkRetries(messaging: Messaging): void {
+  const handler = (messaging as unknown as MessagingInternals).messagingRequestHandler;
+  const clients = [handler?.httpClient, handler?.http2Client];
+  if (!clients.every((client) => client && 'retry' in client)) {
+    throw new Error('this firebase-admin version does not let its own retries be turned off, and they could push a message twice');
+  }
+  for (const client of clients) client!.retry = undefined;
 }
 
 /** What cert() returns inside: a google-auth-library JWT client whose gaxios transporter makes the token request. */
