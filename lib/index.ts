@@ -121,9 +121,11 @@ export {
   type ChannelName,
   type Delivery,
   type DeliveryError,
+  type DeliveryReceipt,
   type DeliveryStatus,
   type DeliverySummary,
   type NotSentReason,
+  type ReceiptStatus,
 } from './channels/delivery.js';
 export { CompiledTemplate, MAX_RENDERED_CHARS, TemplateError, TemplateSet, type TemplateKind, type TemplateScope } from './channels/template.js';
 export { quietHoursProblem, quietUntil, type QuietHours } from './channels/quiet-hours.js';

@@ -30,6 +30,17 @@ export type NotSentReason =
   | 'provider-unavailable'
   | 'unknown-outcome';
 
+/** A provider's final word on whether a sent message reached the recipient. */
+export type ReceiptStatus = 'delivered' | 'undelivered' | 'failed' | 'read';
+
+export interface DeliveryReceipt {
+  status: ReceiptStatus;
+  /** When the report arrived. */
+  at: Date;
+  /** The provider's error code for a message that did not arrive (Twilio's 30003, 21610...). */
+  errorCode?: string;
+}
+
 export interface DeliveryError {
   code: string;
   message: string;
@@ -60,6 +71,13 @@ export interface Delivery extends Doc {
   dueAt: Date;
   leaseUntil?: Date;
   providerMessageId?: string;
+  /**
+   * What the handset end reported later (an SMS status callback), apart from `status`, which
+   * only says the provider took the message: a message Twilio accepted can still fail to arrive.
+   */
+  receipt?: DeliveryReceipt;
+  /** When the provider reported the message on the handset. */
+  deliveredAt?: Date;
   /** Addresses the provider reported dead (unregistered push tokens, refused mailboxes). */
   badAddresses?: string[];
   /** Per-address outcome where a provider gives one (push tokens). */

@@ -1,6 +1,7 @@
 /**
  * Per journey and send node, the counts a report shows of its deliveries (sent, skipped and
- * failed by reason, opened, clicked, credited conversions), kept up to date as deliveries
+ * failed by reason, opened, clicked, delivered or not by the provider's receipt, credited
+ * conversions), kept up to date as deliveries
  * reach a final state, so a report reads a few small documents instead of every delivery.
  * Deliveries outside a journey are not counted (reports are per journey).
  */
@@ -17,6 +18,9 @@ export interface DeliveryCounterDoc extends Doc {
   failed?: number;
   opened?: number;
   clicked?: number;
+  /** Sent messages the provider's receipt says reached the handset, and those it says did not. */
+  delivered?: number;
+  undelivered?: number;
   conversions?: number;
   /** Skips and failures by reason. */
   reasons?: Record<string, number>;

@@ -48,6 +48,9 @@ export interface ChannelRow {
   reasons: Record<string, number>;
   opened: number;
   clicked: number;
+  /** By the provider's delivery receipts (SMS): reached the handset, or did not. */
+  delivered: number;
+  undelivered: number;
   /** Conversions credited to this node's deliveries (a goal within the attribution window). */
   conversions: number;
 }
@@ -178,7 +181,7 @@ async function channelsOf(store: Store, journey: string): Promise<ChannelRow[]> 
     const key = `${channel}:${node}`;
     let r = out.get(key);
     if (!r) {
-      r = { channel, node, sent: 0, failed: 0, skipped: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: 0 };
+      r = { channel, node, sent: 0, failed: 0, skipped: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, delivered: 0, undelivered: 0, conversions: 0 };
       out.set(key, r);
     }
     return r;
@@ -191,6 +194,8 @@ async function channelsOf(store: Store, journey: string): Promise<ChannelRow[]> 
       reasons: c.reasons ?? {},
       opened: c.opened ?? 0,
       clicked: c.clicked ?? 0,
+      delivered: c.delivered ?? 0,
+      undelivered: c.undelivered ?? 0,
       conversions: c.conversions ?? 0,
     });
   }

@@ -64,6 +64,8 @@ export const INDEXES: Record<CollectionName, IndexSpec[]> = {
     { key: { journey: 1, channel: 1, status: 1 }, name: 'journey_channel_status' },
     // Attribution finds an instance's sends when a goal converts it.
     { key: { instanceId: 1 }, name: 'instance' },
+    // A provider's delivery receipt names the message by the provider's id (Twilio's SID).
+    { key: { providerMessageId: 1 }, name: 'provider_message' },
   ],
   // One document per profile and channel, found by _id only.
   frequencyCaps: [],

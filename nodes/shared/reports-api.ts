@@ -43,7 +43,7 @@ function reportCsv(report: JourneyReport): string {
     for (const [status, n] of Object.entries(f.endedHere)) rows.push(['funnel', f.node, `ended ${status}`, n]);
   }
   for (const c of report.channels) {
-    for (const metric of ['sent', 'skipped', 'failed', 'queued', 'opened', 'clicked', 'conversions'] as const) rows.push(['channel', `${c.channel}:${c.node}`, metric, c[metric]]);
+    for (const metric of ['sent', 'skipped', 'failed', 'queued', 'opened', 'clicked', 'delivered', 'undelivered', 'conversions'] as const) rows.push(['channel', `${c.channel}:${c.node}`, metric, c[metric]]);
     for (const [reason, n] of Object.entries(c.reasons)) rows.push(['channel', `${c.channel}:${c.node}`, `reason ${reason}`, n]);
   }
   for (const b of report.branches) {

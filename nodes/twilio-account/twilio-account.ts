@@ -1,7 +1,7 @@
 /**
- * twilio-account (config): a Twilio account to send SMS through, and the endpoint its
- * phone number's inbound messages come to. The auth token is a credential, never in the
- * flow file. It owns one SDK client for all the send-sms nodes that use it.
+ * twilio-account (config): a Twilio account to send SMS through, and the endpoints its
+ * phone number's inbound messages and its messages' delivery receipts come to. The auth
+ * token is a credential, never in the flow file. It owns one SDK client for all the send-sms nodes that use it.
  */
 import { twilioAccountProblem, twilioProvider, type TwilioAccount } from '../../lib/channels/sms/index.js';
 import type { Provider } from '../../lib/index.js';
@@ -9,6 +9,7 @@ import { accountRetry, type AccountRetryDef } from '../shared/account-retry.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
 import type { TwilioAccountNode } from './account-node.js';
 import { registerInbound } from './inbound-route.js';
+import { registerStatus, statusCallbackUrl } from './status-route.js';
 
 interface TwilioAccountDef extends NodeDef, AccountRetryDef {
   accountSid?: string;
@@ -41,7 +42,7 @@ export = function (RED: NodeAPI): void {
       };
       const problem = twilioAccountProblem(account);
       if (problem) return new Error(RED._('twilio-account.errors.bad-account', { reason: problem }));
-      made ??= twilioProvider(account);
+      made ??= twilioProvider(account, { statusCallback: () => statusCallbackUrl(RED, node) });
       return made;
     };
     node.authToken = () => credentials.authToken ?? '';
@@ -56,4 +57,5 @@ export = function (RED: NodeAPI): void {
     credentials: { authToken: { type: 'password' } },
   });
   registerInbound(RED);
+  registerStatus(RED);
 };

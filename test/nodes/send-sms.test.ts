@@ -1,14 +1,14 @@
 /**
  * send-sms in a real Node-RED runtime (node-red-node-test-helper), on both stores, sending
  * through the real Twilio SDK to a local server that speaks Twilio's Messages API, with the
- * inbound webhook served on the runtime's own HTTP app and called over HTTP.
+ * inbound and status-callback webhooks served on the runtime's own HTTP app and called over HTTP.
  */
 import { expect } from 'chai';
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import type { NodeInitializer, NodeMessageInFlow } from 'node-red';
 import twilio from 'twilio';
-import { COLLECTIONS, type Delivery, type DeliverySummary, type Profile, type Store } from '../../lib/index.js';
+import { COLLECTIONS, journeyReport, type Delivery, type DeliverySummary, type Profile, type Store } from '../../lib/index.js';
 import sendSms = require('../../nodes/send-sms/send-sms.js');
 import twilioAccount = require('../../nodes/twilio-account/twilio-account.js');
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
@@ -228,6 +228,81 @@ describe('send-sms node', function () {
       expect(answered.status).to.equal(200);
       const warnings = (helper.log().args as Array<[{ id?: string; level?: number; msg?: unknown }]>).filter(([e]) => e.id === 'twilio' && e.level === 30);
       expect(warnings.map(([e]) => String(e.msg))).to.include('twilio-account.errors.no-inbound-store');
+    });
+
+    it("names the account's status route as StatusCallback, records Twilio's signed receipts on the delivery, and refuses forged ones", async () => {
+      await load(flow());
+      const sent = nextMessage('sent');
+      signUp('u10', '+15551230010');
+      const msg = await sent;
+      const [message] = api.accepted;
+      expect(message!.statusCallback).to.equal(`${webUrl}/journeys/sms/status/twilio`);
+      const stored = async () => (await deliveries(await store()).findOne({ _id: delivery(msg).id }))!;
+
+      // Signed with another token: refused, and nothing recorded.
+      expect((await api.reportStatus(message!, 'delivered', { authToken: 'not-the-token' })).status).to.equal(403);
+      expect((await stored()).receipt).to.equal(undefined);
+
+      // The statuses on the way are taken and change nothing.
+      const queued = await api.reportStatus(message!, 'sent');
+      expect(queued.status).to.equal(200);
+      expect(await queued.text()).to.equal('');
+      expect((await stored()).receipt).to.equal(undefined);
+
+      // The store failing: 500, so Twilio calls again later.
+      const config = helper.getNode('store') as unknown as JourneyStoreConfigNode;
+      const getStore = config.getStore;
+      config.getStore = () => Promise.reject(new Error('the store is down'));
+      try {
+        expect((await api.reportStatus(message!, 'delivered')).status).to.equal(500);
+      } finally {
+        config.getStore = getStore;
+      }
+      expect((await stored()).receipt).to.equal(undefined);
+
+      const delivered = await api.reportStatus(message!, 'delivered');
+      expect(delivered.status).to.equal(200);
+      const after = await stored();
+      expect(after).to.include({ status: 'sent', providerMessageId: message!.sid });
+      expect(after.receipt).to.include({ status: 'delivered' });
+      expect(after.deliveredAt).to.be.instanceOf(Date);
+
+      // Retried, and a late undelivered: answered alike, the receipt stays and counts once.
+      expect((await api.reportStatus(message!, 'delivered')).status).to.equal(200);
+      expect((await api.reportStatus(message!, 'undelivered', { errorCode: '30003' })).status).to.equal(200);
+      expect((await stored()).receipt).to.deep.equal(after.receipt);
+      const row = (await journeyReport(await store(), 'welcome')).channels.find((c) => c.node === 'send');
+      expect(row).to.include({ sent: 1, delivered: 1, undelivered: 0 });
+
+      // A message nobody here sent is answered 200 too, so Twilio stops retrying.
+      expect((await api.reportStatus({ ...message!, sid: `SM${'9'.repeat(32)}` }, 'delivered')).status).to.equal(200);
+      const form = { 'content-type': 'application/x-www-form-urlencoded' };
+      expect((await fetch(`${webUrl}/journeys/sms/status/no-such-account`, { method: 'POST', headers: form, body: 'MessageStatus=delivered' })).status).to.equal(404);
+      expect((await fetch(`${webUrl}/journeys/sms/status/twilio`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' })).status).to.equal(415);
+      expect((await fetch(`${webUrl}/journeys/sms/status/twilio`, { method: 'POST', headers: form, body: `Body=${'x'.repeat(20_000)}` })).status).to.equal(413);
+
+      // An account without a store for replies names no StatusCallback.
+      await helper.unload();
+      await load(flow().map((n) => (n.id === 'twilio' ? { ...n, store: '' } : n)));
+      const again = nextMessage('sent');
+      signUp('u11', '+15551230011');
+      await again;
+      expect(api.accepted[1]).to.include({ to: '+15551230011', statusCallback: null });
+    });
+
+    it('withdraws SMS consent when a signed receipt says the person replied STOP (21610)', async () => {
+      await load(flow());
+      const sent = nextMessage('sent');
+      signUp('u12', '+15551230012');
+      const msg = await sent;
+      expect((await api.reportStatus(api.accepted[0]!, 'undelivered', { errorCode: '21610' })).status).to.equal(200);
+      expect((await profileOf(msg.profileId))!.consent.sms).to.include({ status: 'denied', reason: 'stop' });
+      const logged = (helper.log().args as Array<[{ id?: string; msg?: unknown }]>).filter(([e]) => e.id === 'twilio').map(([e]) => String(e.msg));
+      expect(logged).to.include('twilio-account.log.receipt-withdrew');
+      const refused = nextMessage('not-sent');
+      helper.getNode('send').receive({ profileId: msg.profileId, journey: { name: 'welcome', instanceId: 'another-instance' } });
+      expect(delivery(await refused)).to.include({ status: 'skipped', reason: 'stop' });
+      expect(api.requests).to.equal(1);
     });
 
     it('records and shows in the outbox, sending nothing, when no account is chosen', async () => {

@@ -82,8 +82,8 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
       expect(funnel(node)).to.deep.equal({ node, reached: count(variant), here: left, endedHere: { completed: 0, exited: 0, converted: count(variant, true) } });
     }
     expect(report.channels).to.deep.equal([
-      { channel: 'email', node: 'ab-mail-a', sent: count('A'), skipped: 0, failed: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: count('A', true) },
-      { channel: 'email', node: 'ab-mail-b', sent: count('B'), skipped: 0, failed: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, conversions: count('B', true) },
+      { channel: 'email', node: 'ab-mail-a', sent: count('A'), skipped: 0, failed: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, delivered: 0, undelivered: 0, conversions: count('A', true) },
+      { channel: 'email', node: 'ab-mail-b', sent: count('B'), skipped: 0, failed: 0, queued: 0, reasons: {}, opened: 0, clicked: 0, delivered: 0, undelivered: 0, conversions: count('B', true) },
     ] satisfies ChannelRow[]);
     const branches = report.branches;
     expect(branches.map((b: BranchRow) => [b.split, b.variant, b.instances, b.converted])).to.deep.equal([

@@ -4,9 +4,11 @@
  * form-encoded To, From or MessagingServiceSid, and Body. It answers as Twilio documents
  * (201 with a message resource; 400/401/404 with Twilio's JSON error body) and can be told
  * to refuse the next requests, or to take them and never answer, to test retries, timeouts
- * and failures. Accepted messages are kept.
+ * and failures. Accepted messages are kept, with the StatusCallback they named, and
+ * `reportStatus` calls that back as Twilio does: a signed form POST.
  */
 import { randomBytes } from 'node:crypto';
+import twilio from 'twilio';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 
@@ -17,6 +19,8 @@ export interface AcceptedMessage {
   from: string | null;
   messagingServiceSid: string | null;
   body: string;
+  /** The StatusCallback URL the request named, or null. */
+  statusCallback: string | null;
   /** When the message was accepted (ms since the epoch). */
   receivedAt: number;
 }
@@ -99,7 +103,7 @@ export class TwilioApiServer {
     if (service && !/^MG[0-9a-f]{32}$/.test(service)) return error(res, 400, 21701, 'The Messaging Service Sid is invalid.');
 
     const sid = `SM${randomBytes(16).toString('hex')}`;
-    this.accepted.push({ sid, accountSid: this.accountSid, to, from, messagingServiceSid: service, body, receivedAt: Date.now() });
+    this.accepted.push({ sid, accountSid: this.accountSid, to, from, messagingServiceSid: service, body, statusCallback: form.get('StatusCallback'), receivedAt: Date.now() });
     const now = new Date().toUTCString();
     res.writeHead(201, { 'Content-Type': 'application/json' }).end(
       JSON.stringify({
@@ -125,6 +129,34 @@ export class TwilioApiServer {
         uri: `/2010-04-01/Accounts/${this.accountSid}/Messages/${sid}.json`,
       }),
     );
+  }
+
+  /** The fields of Twilio's status callback for an accepted message. */
+  statusFields(message: AcceptedMessage, status: string, errorCode?: string): Record<string, string> {
+    return {
+      AccountSid: this.accountSid,
+      ApiVersion: '2010-04-01',
+      From: message.from ?? '',
+      ...(message.messagingServiceSid ? { MessagingServiceSid: message.messagingServiceSid } : {}),
+      MessageSid: message.sid,
+      MessageStatus: status,
+      SmsSid: message.sid,
+      SmsStatus: status,
+      To: message.to,
+      ...(errorCode ? { ErrorCode: errorCode } : {}),
+    };
+  }
+
+  /** Calls the message's StatusCallback as Twilio does, signed with `authToken` (the account's unless told); resolves with the answer. */
+  async reportStatus(message: AcceptedMessage, status: string, options: { errorCode?: string; authToken?: string } = {}): Promise<Response> {
+    if (!message.statusCallback) throw new Error(`message ${message.sid} named no StatusCallback`);
+    const fields = this.statusFields(message, status, options.errorCode);
+    const signature = twilio.getExpectedTwilioSignature(options.authToken ?? this.authToken, message.statusCallback, fields);
+    return fetch(message.statusCallback, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+      body: new URLSearchParams(fields).toString(),
+    });
   }
 }
 

@@ -1,4 +1,4 @@
-/** The SMS channel: addresses, the Twilio provider and inbound replies. */
+/** The SMS channel: addresses, the Twilio provider, inbound replies and delivery receipts. */
 import type { ChannelSpec } from '../send.js';
 import { smsAddress } from './address.js';
 
@@ -12,8 +12,10 @@ export {
   twilioProvider,
   TWILIO_STOPPED,
   type TwilioAccount,
+  type TwilioProviderOptions,
 } from './twilio.js';
 export { handleInbound, inboundKind, profileByPhone, verifyInbound, type InboundKind, type InboundResult } from './inbound.js';
+export { applyStatusCallback, type ReceiptResult } from './receipts.js';
 
 export type SmsField = 'body';
 

@@ -20,8 +20,6 @@ export interface TwilioAccount extends RetrySettings {
   baseUrl?: string;
 }
 
-/** Called when Twilio says the recipient replied STOP (error 21610), so consent can follow. */
-
 const ACCOUNT_SID = /^AC[0-9a-fA-F]{32}$/;
 const SERVICE_SID = /^MG[0-9a-fA-F]{32}$/;
 const SENDER = /^\+[1-9]\d{1,14}$/;
@@ -85,7 +83,15 @@ class RoutedClient extends twilio.RequestClient {
   }
 }
 
-export function twilioProvider(account: TwilioAccount): Provider {
+export interface TwilioProviderOptions {
+  /**
+   * The URL Twilio should report each message's delivery to, asked at every send (the store
+   * that takes the receipts can be chosen or redeployed after the provider is made); null: none.
+   */
+  statusCallback?: () => string | null;
+}
+
+export function twilioProvider(account: TwilioAccount, options: TwilioProviderOptions = {}): Provider {
   const base = account.baseUrl ? account.baseUrl.replace(/\/+$/, '') : null;
   const timeoutMs = timeoutMsOf(account);
   const client = twilio(account.accountSid, account.authToken, { httpClient: new RoutedClient(base, timeoutMs) });
@@ -99,8 +105,11 @@ export function twilioProvider(account: TwilioAccount): Provider {
       const to = delivery.to[0];
       if (!to) return { status: 'failed', reason: 'no-address', error: { code: 'SMS_NO_ADDRESS', message: 'the delivery has no phone number' } };
       const slot: Seen = {};
+      const statusCallback = options.statusCallback?.();
       try {
-        const message = await seen.run(slot, () => client.messages.create({ to, body: delivery.content.body ?? '', ...sender }));
+        const message = await seen.run(slot, () =>
+          client.messages.create({ to, body: delivery.content.body ?? '', ...sender, ...(statusCallback ? { statusCallback } : {}) }),
+        );
         return { status: 'sent', providerMessageId: message.sid };
       } catch (err) {
         return classify(err, slot.retryAfterMs);
