@@ -7,7 +7,7 @@ import { expect } from 'chai';
 import { COLLECTIONS, deliveryCounters, type Delivery, type Profile, type Store } from '../../lib/index.js';
 import { applyStatusCallback, twilioProvider, type ReceiptResult } from '../../lib/channels/sms/index.js';
 import { forEachStore, profileDoc } from '../support/stores.js';
-import { testAccount, TwilioApiServer } from '../support/twilio-api.js';
+import { useTwilioApi } from '../support/twilio-api.js';
 
 const FROM = '+15005550006';
 const sent = new Date('2026-06-01T12:00:00Z');
@@ -50,11 +50,7 @@ function callback(sid: string, status: string, errorCode?: string): Record<strin
 describe('sms delivery receipts', () => {
   describe('the StatusCallback a send names', function () {
     this.timeout(20_000);
-    const account = testAccount();
-    const api = new TwilioApiServer(account.accountSid, account.authToken);
-    before(() => api.start());
-    after(() => api.stop());
-    beforeEach(() => api.reset());
+    const { api, account } = useTwilioApi();
 
     it('is the URL the provider is given at each send, and none when it has none', async () => {
       let url: string | null = 'https://journeys.example.com/journeys/sms/status/acct1';

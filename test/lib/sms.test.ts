@@ -26,7 +26,7 @@ import {
   verifyInbound,
 } from '../../lib/channels/sms/index.js';
 import { forEachStore, profileDoc } from '../support/stores.js';
-import { testAccount, TwilioApiServer } from '../support/twilio-api.js';
+import { testAccount, useTwilioApi } from '../support/twilio-api.js';
 
 const FROM = '+15005550006';
 
@@ -87,11 +87,7 @@ describe('sms channel', () => {
 
   describe('the Twilio provider, through the SDK', function () {
     this.timeout(20_000);
-    const account = testAccount();
-    const api = new TwilioApiServer(account.accountSid, account.authToken);
-    before(() => api.start());
-    after(() => api.stop());
-    beforeEach(() => api.reset());
+    const { api, account } = useTwilioApi();
 
     it('sends To, From and Body with the account credentials and returns the message SID', async () => {
       const provider = twilioProvider({ ...account, from: FROM, baseUrl: api.baseUrl });

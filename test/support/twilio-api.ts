@@ -188,3 +188,13 @@ function error(res: ServerResponse, status: number, code: number, message: strin
 export function testAccount(): { accountSid: string; authToken: string } {
   return { accountSid: `AC${randomBytes(16).toString('hex')}`, authToken: randomBytes(16).toString('hex') };
 }
+
+/** A Twilio API for the enclosing mocha block: a fresh account, started before its tests, emptied before each, stopped after. */
+export function useTwilioApi(): { api: TwilioApiServer; account: { accountSid: string; authToken: string } } {
+  const account = testAccount();
+  const api = new TwilioApiServer(account.accountSid, account.authToken);
+  before(() => api.start());
+  after(() => api.stop());
+  beforeEach(() => api.reset());
+  return { api, account };
+}
