@@ -165,6 +165,8 @@ export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
   const countedFlow = commandCounter(plan.sent);
   const flow = arm('event-in → profile-merge → segment → track', plan.events, await closedLoop(plan.events, IN_FLIGHT, through('run')), rss.stop(), countedFlow());
   const tally = red.tally();
+  // The flow goes while its store is still reachable: the relay it talks through stops next.
+  await red.deploy([]);
   return [raw, { ...flow, qualified: tally.received('ingest-track'), failed: tally.failed }];
 }
 

@@ -15,6 +15,7 @@ import {
   heartbeat,
   recordResumePoint,
   Waits,
+  withDeadline,
   type ResumeHandler,
   type ResumePoint,
   type Store,
@@ -45,6 +46,14 @@ interface Credentials {
 const RETRY_OPEN_MS = 5_000;
 /** How long close waits for users to finish their in-flight messages. */
 const CLOSE_WAIT_MS = 10_000;
+/**
+ * How long close may spend handing over in order (pending completions, the takeover mark,
+ * Agenda's locks) before the store is let go regardless: against a MongoDB that is down or
+ * frozen each of those writes waits for it, and the redeploy would hit Node-RED's own 15 s
+ * close limit with the connection still open. What was not handed over is recovered as
+ * after a crash.
+ */
+const CLOSE_HANDOVER_MS = 3_000;
 /** How often a store looks for journey msgs that a stopped process was carrying. */
 const RESUME_EVERY_MS = 15_000;
 /** Finished timers killed processes left: harmless, so looked for rarely (on the embedded store it reads every timer). */
@@ -214,17 +223,26 @@ export = function (RED: NodeAPI): void {
               usersGone = resolve;
               timer = setTimeout(resolve, CLOSE_WAIT_MS);
             });
+      // Stop firing timers before the store goes; Agenda unlocks what it held for the next runtime.
+      let timersStopped: Promise<unknown> | undefined;
+      const stopTimers = () => (timersStopped ??= waits?.then(({ agenda }) => agenda.stop()).catch(() => undefined) ?? Promise.resolve());
       void waitForUsers
         .then(async () => {
           clearTimeout(timer);
-          await completions.drain();
-          await resuming;
-          // Msgs the runtime dropped as the flows stopped are taken over at once by whichever process looks next.
-          if (alive && lease) await heartbeat((await lease).store, owner, new Date(0)).catch(() => undefined);
-          // Stop firing timers before the store goes; Agenda unlocks what it held for the next runtime.
-          await waits?.then(({ agenda }) => agenda.stop()).catch(() => undefined);
+          const handOver = (async () => {
+            await completions.drain();
+            await resuming;
+            // Msgs the runtime dropped as the flows stopped are taken over at once by whichever process looks next.
+            if (alive && lease) await heartbeat((await lease).store, owner, new Date(0)).catch(() => undefined);
+            await stopTimers();
+          })();
+          await withDeadline(handOver, CLOSE_HANDOVER_MS, () => undefined);
+          // Past the deadline Agenda may not have been told yet: it stops claiming at once, before its writes.
+          void stopTimers();
           running = null;
-          return lease?.then((l) => l.release()).catch(() => undefined);
+          // Closing the client fails whatever still waits on the server.
+          const released = lease?.then((l) => l.release()).catch(() => undefined);
+          return withDeadline(released ?? Promise.resolve(), CLOSE_HANDOVER_MS, () => undefined);
         })
         .then(() => done(), () => done());
     });

@@ -3,7 +3,7 @@
  * it, count its messages on a badge, and on close wait for its in-flight messages before
  * letting go of the store.
  */
-import { addNodeCounts, nodeCounts, type Store } from '../../lib/index.js';
+import { addNodeCounts, nodeCounts, withDeadline, type Store } from '../../lib/index.js';
 import { CountBadge } from './badge.js';
 import { handleInput, type InputHandler } from './input.js';
 import type { Node, NodeAPI } from './red.js';
@@ -14,6 +14,13 @@ export interface StoreUser<K extends string> {
   store(): Promise<Store>;
   config: JourneyStoreConfigNode;
 }
+
+/**
+ * How long a closing node waits to write its last badge counts: a store that does not answer
+ * (MongoDB down or frozen) must not keep the journey-store, which waits for its users, from
+ * closing within Node-RED's 15 s. Counts not written then are lost; the messages are not.
+ */
+const FLUSH_ON_CLOSE_MS = 3_000;
 
 /** A node's input handler, and optionally what it must do on close before the store may go. */
 export type StoreUserParts = InputHandler | { input: InputHandler; close(removed: boolean): Promise<void> };
@@ -62,7 +69,7 @@ export function useStore<K extends string>(
     void input
       .drain()
       .then(() => close?.(removed))
-      .then(() => counts.flush())
+      .then(() => withDeadline(counts.flush(), FLUSH_ON_CLOSE_MS, () => undefined))
       .catch((err: Error) => node.error(err.message))
       .finally(() => {
         counts.clear();

@@ -114,4 +114,41 @@ describe('a store outage under traffic (MongoDB server frozen for 30 s)', functi
       await store.close();
     }
   });
+
+  it('lets a redeploy close its store while the server is frozen, within the close limit of the runtime, and works again once it thaws', async () => {
+    const database = `outage_${randomUUID().slice(0, 8)}`;
+    const flow = [
+      tab(),
+      { id: 'store', type: 'journey-store', backend: 'mongodb', database },
+      node('in', 'event-in', { store: 'store', journey: 'o', trigger: 'go', reentry: 'always' }, [['entered', 'wait'], ['refused']]),
+      node('wait', 'wait', { store: 'store', mode: 'duration', amount: 1, unit: 'hours' }, [[], []]),
+      helperNode('entered'),
+      helperNode('refused'),
+    ];
+    const credentials = { store: { uri: mongo.uri } };
+    await helper.load(journeyNodes, flow, credentials);
+    const entered = (id: string) => {
+      const next = new Promise<NodeMessageInFlow>((resolve) => helper.getNode('entered').once('input', resolve));
+      helper.getNode('in').receive({ payload: { name: 'go', identities: { email: `${id}@example.com` }, messageId: id } });
+      return next;
+    };
+    // The store is open, Agenda runs and holds a timer: everything close has to hand over.
+    await entered('first');
+    mongo.pause!();
+    let redeployed: number;
+    try {
+      const started = Date.now();
+      await helper.setFlows(flow, 'full', credentials);
+      redeployed = Date.now() - started;
+    } finally {
+      mongo.resume!();
+    }
+    // The runtime's own message, by its text or, untranslated in the test helper, its key.
+    const timedOut = (helper.log().args as Array<[{ msg?: unknown }]>).filter(([e]) => /Close timed out|stopping-error/.test(String(e.msg)));
+    expect(timedOut.map(([e]) => String(e.msg)), 'nodes whose close timed out').to.deep.equal([]);
+    // Node-RED gives a node 15 s to close before it gives up on it and logs the timeout.
+    expect(redeployed, 'ms to stop the old flow and start the new').to.be.lessThan(15_000);
+    const msg = await entered('second');
+    expect((msg.journey as { instanceId?: unknown }).instanceId).to.be.a('string');
+  });
 });
