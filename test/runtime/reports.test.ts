@@ -142,10 +142,12 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
       String(a),
       '0',
       '0',
+      '–', // delivery receipts are SMS only
       '0',
       '0',
       String(aBought),
     ]);
+    expect(await page.locator('.journeys-channels th').allTextContents()).to.deep.equal(['send node', 'sent', 'skipped', 'failed', 'delivered', 'opened', 'clicked', 'conv.']);
     expect(await page.locator('.journeys-branches tr[data-variant="B"] td').nth(1).textContent()).to.equal(String(count('B')));
     await page.locator('svg.journeys-timeline').waitFor();
     expect(await page.locator('.journeys-body > div').allTextContents()).to.include.members(['Channels', 'Entries and conversions per day']);
