@@ -66,6 +66,12 @@ export function journeyOf(msg: NodeMessage): JourneyOnMsg {
   return { name: text(on.name), instanceId: text(on.instanceId), variant: text(on.variant), resumed: on.resumed === true, passes };
 }
 
+/** Sets parts of `msg.journey`, keeping its others (none when it is not an object). */
+export function setOnJourney(msg: NodeMessage, parts: Record<string, unknown>): void {
+  const on = typeof msg.journey === 'object' && msg.journey !== null ? msg.journey : {};
+  msg.journey = { ...on, ...parts };
+}
+
 /** The profile a msg is about: `msg.profileId`, else `msg.profile._id`; null when neither is a non-empty string. */
 export function profileIdOf(msg: NodeMessage): string | null {
   const fromMsg = (msg as { profileId?: unknown }).profileId;

@@ -16,6 +16,7 @@ import {
   type Store,
 } from '../../lib/index.js';
 import { resumedMessage } from './hold.js';
+import { setOnJourney } from './input.js';
 import { onPort, pointWriters } from './resume.js';
 import type { NodeAPI } from './red.js';
 
@@ -52,7 +53,7 @@ async function resendFromPoint(RED: NodeAPI, carrier: Carrier, instance: Journey
   const from = pointWriters.has(point.node) ? RED.nodes.getNode(point.node) : null;
   if (!from) return exit(resumeNodeGone(point.node));
   const msg = await resumedMessage(RED, carrier.store, instance, point.snapshot);
-  msg.journey = { ...(msg.journey as object), resumed: true };
+  setOnJourney(msg, { resumed: true });
   carrier.followInstance(instance._id);
   from.send(onPort(msg, point.port ?? 0));
   return true;

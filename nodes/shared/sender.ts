@@ -26,7 +26,7 @@ import {
   type TemplateSet,
 } from '../../lib/index.js';
 import { resumedMessage, snapshotOf } from './hold.js';
-import { codedError, journeyOf, profileIdOf } from './input.js';
+import { codedError, journeyOf, profileIdOf, setOnJourney } from './input.js';
 import type { Node, NodeAPI, NodeDef, NodeMessage, NodeMessageInFlow, Send } from './red.js';
 import { useStore, type StoreUser } from './store-user.js';
 
@@ -171,10 +171,7 @@ export function defineSender<F extends string>(RED: NodeAPI, node: Node, def: Se
       });
       // Counted on the msg that goes on, so a loop back to this node is a new message and a
       // replay from a point before it (a resume, a retry) is the same one. A held msg has not passed.
-      if (outcome.kind !== 'deferred') {
-        const on = typeof msg.journey === 'object' && msg.journey !== null ? msg.journey : {};
-        msg.journey = { ...on, passes: { ...journey.passes, [node.id]: pass + 1 } };
-      }
+      if (outcome.kind !== 'deferred') setOnJourney(msg, { passes: { ...journey.passes, [node.id]: pass + 1 } });
       const notSent = (summary: DeliverySummary, error?: Error) => {
         msg.delivery = summary;
         return { out: [null, msg], ...(error ? { error } : {}) };

@@ -7,7 +7,7 @@
  * Outputs: one per branch, in the editor's order, then `holdout` when a holdout is set.
  */
 import { assignVariant, checkSplit, holdOut, HOLDOUT_VARIANT, recordStep, type Split } from '../../lib/index.js';
-import { codedError, journeyOf, profileIdOf } from '../shared/input.js';
+import { codedError, journeyOf, profileIdOf, setOnJourney } from '../shared/input.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessage } from '../shared/red.js';
 import { useStore } from '../shared/store-user.js';
 
@@ -64,7 +64,7 @@ export = function (RED: NodeAPI): void {
           return;
         }
       }
-      msg.journey = { ...(typeof msg.journey === 'object' && msg.journey !== null ? msg.journey : {}), variant: assignment.variant };
+      setOnJourney(msg, { variant: assignment.variant });
       user.badge.bump(assignment.variant);
       const out: Array<NodeMessage | null> = ports.map(() => null);
       out[assignment.held ? ports.length - 1 : assignment.branch] = msg;

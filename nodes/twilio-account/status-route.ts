@@ -8,14 +8,14 @@ import { applyStatusCallback } from '../../lib/channels/sms/index.js';
 import type { NodeAPI } from '../shared/red.js';
 import { findStoreConfig } from '../shared/store-client.js';
 import type { TwilioAccountNode } from './account-node.js';
-import { registerTwilioWebhook } from './webhook.js';
+import { registerTwilioWebhook, webhookUrl } from './webhook.js';
 
 export const STATUS_PATH = '/journeys/sms/status/';
 
 /** The StatusCallback for the account's sends, or null without a store to record receipts in. */
 export function statusCallbackUrl(RED: NodeAPI, account: TwilioAccountNode): string | null {
   const config = findStoreConfig(RED, account.inboundStore());
-  return config ? `${config.publicUrl()}${STATUS_PATH}${encodeURIComponent(account.id)}` : null;
+  return config ? webhookUrl(config, STATUS_PATH, account.id) : null;
 }
 
 export function registerStatus(RED: NodeAPI): void {

@@ -20,6 +20,11 @@ export interface TwilioWebhook {
   form: Record<string, string>;
 }
 
+/** Where Twilio reaches `path` for this account from outside: the URL it is given, and the one it signs. */
+export function webhookUrl(config: JourneyStoreConfigNode, path: string, accountId: string): string {
+  return `${config.publicUrl()}${path}${encodeURIComponent(accountId)}`;
+}
+
 /** Paths already routed, per HTTP app: a redeploy registers the node type again, not the route. */
 const registered = new WeakMap<object, Set<string>>();
 
@@ -60,7 +65,7 @@ async function verified(RED: NodeAPI, path: string, req: Request, res: Response)
   // Twilio signs the URL it was given: the store's public URL when set (behind a proxy),
   // or the URL as this request arrived.
   const urls = [`${req.protocol}://${req.get('host') ?? ''}${req.originalUrl}`];
-  if (config) urls.unshift(`${config.publicUrl()}${path}${encodeURIComponent(id)}${query}`);
+  if (config) urls.unshift(`${webhookUrl(config, path, id)}${query}`);
   if (!urls.some((url) => verifyInbound(account.authToken(), signature, url, form))) return refuse(res, 403, 'invalid signature');
   return { account, config, form };
 }

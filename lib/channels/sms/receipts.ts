@@ -63,12 +63,13 @@ export async function applyStatusCallback(store: Store, params: Record<string, u
   const status = reported as ReceiptStatus;
   const errorCode = field(params, 'ErrorCode');
   const receipt: DeliveryReceipt = { status, at: now, ...(errorCode && ERROR_CODE.test(errorCode) ? { errorCode } : {}) };
+  const is = bucket(status);
 
   const deliveries = store.collection<Delivery>(COLLECTIONS.deliveries);
   const atOrAfter = RECEIPT_STATUSES.filter((s) => STAGE[s] >= STAGE[status]);
   const before = await deliveries.findOneAndUpdate(
     { providerMessageId: sid, channel: 'sms', 'receipt.status': { $nin: atOrAfter } },
-    { $set: { receipt, updatedAt: now }, ...(bucket(status) === 'delivered' ? { $min: { deliveredAt: now } } : {}) },
+    { $set: { receipt, updatedAt: now }, ...(is === 'delivered' ? { $min: { deliveredAt: now } } : {}) },
     { returnDocument: 'before' },
   );
   if (!before) {
@@ -78,7 +79,6 @@ export async function applyStatusCallback(store: Store, params: Record<string, u
 
   // Only the write that moved the receipt counts, so the counters match the deliveries whatever Twilio repeats.
   const was = bucket(before.receipt?.status);
-  const is = bucket(status);
   if (is && was !== is) await countDelivery(store, before, { [is]: 1, ...(was ? { [was]: -1 } : {}) });
 
   const withdraw = is === 'undelivered' && receipt.errorCode ? WITHDRAWS.get(receipt.errorCode) : undefined;
