@@ -69,7 +69,7 @@ export function mergeRecent(a: Date[] = [], b: Date[] = []): Date[] {
 export const newProfileId = (): string => randomUUID();
 
 /** Fields a new profile starts with; written with $setOnInsert so a racing upsert is harmless. */
-export function profileSeed(at: Date): Omit<Profile, '_id' | 'identities' | 'updatedAt'> {
+export function profileSeed(at: Date): Pick<Profile, 'traits' | 'consent' | 'aggregates' | 'recentMessageIds' | 'mergedFrom' | 'version' | 'createdAt'> {
   return {
     traits: {},
     consent: {},

@@ -67,6 +67,19 @@ export async function resolveProfile(store: Store, identities: Identities, at: D
       others.delete(primary);
       return { profile: known, created, others: [...others] };
     }
+    if (created) {
+      // A new person: the profile goes in whole, an insert that shares a round trip with
+      // other events'. An event that found the new claim first may have written it already:
+      // then the upsert below adds to what that one wrote.
+      const fresh: Profile = { _id: primary, ...profileSeed(at), identities: listed(mine), updatedAt: at };
+      try {
+        await store.collection<Profile>(COLLECTIONS.profiles).insertOne(fresh);
+        others.delete(primary);
+        return { profile: fresh, created, others: [...others] };
+      } catch (err) {
+        if (!(err instanceof DuplicateKeyError)) throw err;
+      }
+    }
     const profile = await store.collection<Profile>(COLLECTIONS.profiles).findOneAndUpdate(
       { _id: primary },
       {
@@ -95,6 +108,10 @@ async function claim(store: Store, type: string, value: string, profileId: strin
     const existing = await claims.findOne({ _id: identityKey(type, value) });
     return existing ? followMerges(store, existing.profileId) : profileId;
   }
+}
+
+function listed(identities: Record<string, string>): Record<string, string[]> {
+  return Object.fromEntries(Object.entries(identities).map(([type, value]) => [type, [value]]));
 }
 
 function claimDoc(type: string, value: string, profileId: string, at: Date): IdentityDoc {

@@ -4,7 +4,7 @@
  * concurrent writer makes the guard miss and the merge is recomputed. Overwrites and sums
  * (added by the store) need no read, so a merge of only those is one write.
  */
-import type { Store } from '../store/port.js';
+import type { Filter, Store, Update } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { JsonObject, JsonValue } from '../validate/document.js';
 import { RECENT_MESSAGE_IDS, type ConsentEntry, type ConsentStatus, type Profile } from './profile.js';
@@ -104,10 +104,12 @@ export async function applyProfileChanges(
     // Nothing here depends on the current values: one write, which no concurrent writer can make miss.
     // Guarded so that a profile merged away, or a summed trait that is not a number, takes the read below.
     const numeric = fields.filter((_, i) => strategies[i] === 'sum').map((field) => ({ $or: [{ [`traits.${field}`]: { $exists: false } }, { [`traits.${field}`]: { $type: 'number' } }] }));
-    const updated = await profiles.findOneAndUpdate(
-      { _id: profileId, mergedInto: { $exists: false }, ...(numeric.length > 0 ? { $and: numeric } : {}), ...notYet(once) },
+    const updated = await guardedWrite(
+      store,
+      profileId,
+      { mergedInto: { $exists: false }, ...(numeric.length > 0 ? { $and: numeric } : {}), ...notYet(once) },
       modifier(changes, changes.traits ?? {}, policy, now, true, once),
-      { returnDocument: 'after' },
+      once,
     );
     if (updated) return updated;
   }
@@ -117,14 +119,28 @@ export async function applyProfileChanges(
     if (once !== undefined && current.recentMessageIds.includes(once)) return current;
     if (current.mergedInto) return applyProfileChanges(store, current.mergedInto, changes, policy, now, once);
     const merged = changes.traits ? mergeTraits(current.traits, changes.traits, policy) : {};
-    const updated = await profiles.findOneAndUpdate(
-      { _id: profileId, version: current.version },
-      modifier(changes, merged, policy, now, false, once),
-      { returnDocument: 'after' },
-    );
+    const updated = await guardedWrite(store, profileId, { version: current.version }, modifier(changes, merged, policy, now, false, once), once);
     if (updated) return updated;
   }
   throw new Error(`profile ${profileId} changed too often to merge traits (${MAX_ATTEMPTS} attempts)`);
+}
+
+/**
+ * Applies `update` to the profile if it matches `where`; the profile after it, or null when
+ * `where` kept it out. A keyed change (`once`) goes as a shared write, whose batch may not
+ * tell whether this one matched: then the key in the profile read back tells, as the write
+ * records it in the same update. An unkeyed change has no such mark, so it is one write
+ * that answers for itself.
+ */
+async function guardedWrite(store: Store, profileId: string, where: Filter, update: Update, once: string | undefined): Promise<Profile | null> {
+  const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+  if (once === undefined) return profiles.findOneAndUpdate({ _id: profileId, ...where }, update, { returnDocument: 'after' });
+  const outcome = await profiles.updateById(profileId, update, where);
+  if (outcome === 'missed') return null;
+  const after = await profiles.findOne({ _id: profileId });
+  if (!after) throw new Error(`profile ${profileId} does not exist`);
+  // A matched write is in even if later events have since pushed its key out of the capped list.
+  return outcome === 'matched' || after.recentMessageIds.includes(once) ? after : null;
 }
 
 /**

@@ -69,16 +69,19 @@ export interface Collection<T extends Doc = Doc> {
   updateMany(filter: Filter, update: Update): Promise<UpdateResult>;
   /**
    * Applies `update` to the document with this `_id`, if there is one (and it matches
-   * `where`, when given), and reports nothing back: with no count to give each caller, an
-   * adapter may send many callers' updates in one round trip. For an update whose caller
-   * needs to know what it matched, `updateOne`.
+   * `where`, when given). An adapter may send many callers' updates in one round trip, and
+   * then may only know what the batch matched as a whole: when some of its updates missed,
+   * each caller hears `unknown`. For an update whose caller must always know, `updateOne`.
    */
-  updateById(id: string, update: Update, where?: Filter): Promise<void>;
+  updateById(id: string, update: Update, where?: Filter): Promise<ByIdOutcome>;
   findOneAndUpdate(filter: Filter, update: Update, options?: FindOneAndUpdateOptions): Promise<T | null>;
   deleteOne(filter: Filter): Promise<number>;
   deleteMany(filter: Filter): Promise<number>;
   aggregate<R extends object>(pipeline: PipelineStage[]): Promise<R[]>;
 }
+
+/** Whether an `updateById` matched its document; `unknown` when its batch partly missed. */
+export type ByIdOutcome = 'matched' | 'missed' | 'unknown';
 
 export type StoreKind = 'embedded' | 'mongodb';
 

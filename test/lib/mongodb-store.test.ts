@@ -118,11 +118,27 @@ describe('MongoDB store', () => {
       ]);
       expect(sent('update')).to.equal(1);
       expect(outcomes.map((o) => o.status)).to.deep.equal(['fulfilled', 'rejected', 'fulfilled', 'fulfilled']);
+      // The batch matched two of the three it could apply: which ones, the server does not say.
+      expect(outcomes.map((o) => (o.status === 'fulfilled' ? o.value : 'refused'))).to.deep.equal(['unknown', 'refused', 'unknown', 'unknown']);
       expect(await all(items().find({}, { sort: { _id: 1 } }))).to.deep.equal([
         { _id: 'u1', n: 11 },
         { _id: 'u2', label: 'not a number' },
         { _id: 'u3', n: 13 },
       ]);
+    });
+
+    it('tells each caller of a shared update that matched when every accepted update of the batch did, or that missed when none did', async () => {
+      await items().insertMany([{ _id: 'm1', n: 1 }, { _id: 'm2', label: 'not a number' }, { _id: 'm3', n: 3 }]);
+      commands = [];
+      const all = await Promise.allSettled([
+        items().updateById('m1', { $inc: { n: 1 } }),
+        items().updateById('m2', { $inc: { label: 1 } }),
+        items().updateById('m3', { $inc: { n: 1 } }, { n: 3 }),
+      ]);
+      const none = await Promise.all([items().updateById('m1', { $inc: { n: 1 } }, { n: 0 }), items().updateById('gone', { $inc: { n: 1 } })]);
+      expect(sent('update')).to.equal(2);
+      expect(all.map((o) => (o.status === 'fulfilled' ? o.value : 'refused'))).to.deep.equal(['matched', 'refused', 'matched']);
+      expect(none).to.deep.equal(['missed', 'missed']);
     });
 
     it('shares one collection object per name, so callers anywhere in the process share trips', () => {

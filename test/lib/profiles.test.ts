@@ -111,6 +111,23 @@ describe('profiles', () => {
       expect((await applyProfileChanges(ctx.store, p._id, { traits: { points: 5 } }, sums, later, 'merge e1')).traits.points).to.equal(111);
     });
 
+    it('applies keyed merges of many people at once, some of them replays, each once, handing each caller its profile as stored', async () => {
+      const people = await Promise.all(Array.from({ length: 8 }, (_, i) => accepted(ctx.store, { name: 'x', userId: `u${i}`, messageId: `m${i}` })));
+      const sums: MergePolicy = { default: 'sum', fields: {} };
+      // Every other person has had this event's merge already: on a store that shares the
+      // writes, the batch partly misses, and each caller must settle its own outcome.
+      for (const [i, p] of people.entries()) if (i % 2 === 0) await applyProfileChanges(ctx.store, p._id, { traits: { points: 1 } }, sums, now, `merge ${p._id}`);
+      const handed = await Promise.all(people.map((p) => applyProfileChanges(ctx.store, p._id, { traits: { points: 1 }, consent: { email: 'granted' } }, sums, now, `merge ${p._id}`)));
+      const profiles = ctx.store.collection<Profile>(COLLECTIONS.profiles);
+      for (const [i, p] of people.entries()) {
+        const stored = await profiles.findOne({ _id: p._id });
+        expect(stored?.traits.points, p._id).to.equal(1);
+        // A replay changes nothing, not even the consent it carries this time.
+        expect(stored?.consent.email?.status, p._id).to.equal(i % 2 === 0 ? undefined : 'granted');
+        expect(handed[i], p._id).to.deep.equal(stored);
+      }
+    });
+
     it('refuses to sum onto a trait the profile holds as a non-number, and changes nothing', async () => {
       const p = await accepted(ctx.store, { name: 'x', userId: 'u', messageId: '1' });
       await applyProfileChanges(ctx.store, p._id, { traits: { points: 'many' } }, overwrite, now);

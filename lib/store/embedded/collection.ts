@@ -13,6 +13,7 @@ import {
   type Collection,
   type Doc,
   type Filter,
+  type ByIdOutcome,
   type FindOneAndUpdateOptions,
   type FindOptions,
   type PipelineStage,
@@ -122,8 +123,8 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     return outcome.result;
   }
 
-  async updateById(id: string, update: Update, where: Filter = {}): Promise<void> {
-    await this.updateOne({ ...where, _id: id }, update);
+  async updateById(id: string, update: Update, where: Filter = {}): Promise<ByIdOutcome> {
+    return (await this.updateOne({ ...where, _id: id }, update)).matched > 0 ? 'matched' : 'missed';
   }
 
   async updateMany(filter: Filter, update: Update): Promise<UpdateResult> {

@@ -21,6 +21,7 @@ import {
   type Doc,
   type Filter,
   type FindOneAndUpdateOptions,
+  type ByIdOutcome,
   type FindOptions,
   type PipelineStage,
   type Store,
@@ -117,7 +118,7 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     maxWeight: SHARED_WEIGHT,
     maxInFlight: SHARED_IN_FLIGHT,
   });
-  private readonly updates = new SharedTrips<ByIdUpdate, void>((ops) => this.updateEach(ops), {
+  private readonly updates = new SharedTrips<ByIdUpdate, ByIdOutcome>((ops) => this.updateEach(ops), {
     maxWeight: SHARED_WEIGHT,
     maxInFlight: SHARED_IN_FLIGHT,
   });
@@ -179,7 +180,7 @@ class MongoCollection<T extends Doc> implements Collection<T> {
     return { matched: r.matchedCount, modified: r.modifiedCount, upserted: r.upsertedCount > 0 };
   }
 
-  updateById(id: string, update: Update, where: Filter = {}): Promise<void> {
+  updateById(id: string, update: Update, where: Filter = {}): Promise<ByIdOutcome> {
     return this.updates.submit({ id, update, where });
   }
 
@@ -247,40 +248,53 @@ class MongoCollection<T extends Doc> implements Collection<T> {
   private insertEach(docs: T[]): Promise<Array<PromiseSettledResult<void>>> {
     return this.sharedWrite(
       docs,
-      (batch) => this.c.insertMany(batch.map((doc) => doc as Parameters<DriverCollection<T>['insertOne']>[0]), { ordered: false }),
+      async (batch) => void (await this.c.insertMany(batch.map((doc) => doc as Parameters<DriverCollection<T>['insertOne']>[0]), { ordered: false })),
       (doc) => doc._id,
+      () => undefined,
     );
   }
 
-  private updateEach(ops: ByIdUpdate[]): Promise<Array<PromiseSettledResult<void>>> {
+  private updateEach(ops: ByIdUpdate[]): Promise<Array<PromiseSettledResult<ByIdOutcome>>> {
     return this.sharedWrite(
       ops,
-      (batch) =>
-        this.c.bulkWrite(
-          batch.map((op) => ({ updateOne: { filter: asFilter<T>({ _id: op.id, ...op.where }), update: asUpdate<T>(op.update) } })),
-          { ordered: false },
-        ),
+      async (batch) =>
+        (
+          await this.c.bulkWrite(
+            batch.map((op) => ({ updateOne: { filter: asFilter<T>({ _id: op.id, ...op.where }), update: asUpdate<T>(op.update) } })),
+            { ordered: false },
+          )
+        ).matchedCount,
       (op) => op.id,
+      // The server counts what the batch matched, not which: only all or none tells each caller.
+      (accepted, matched) => (matched === accepted ? 'matched' : matched === 0 ? 'missed' : 'unknown'),
     );
   }
 
   /**
    * Runs several callers' writes as one unordered bulk command; each caller's outcome. A
    * write the server refuses fails its own caller only; a failure of the whole command
-   * (the connection, the write concern) fails them all.
+   * (the connection, the write concern) fails them all. `bulk` answers how many documents
+   * the command matched, and `outcome` turns that and how many writes the server accepted
+   * into what each accepted write's caller hears.
    */
-  private async sharedWrite<W>(writes: W[], bulk: (writes: W[]) => Promise<unknown>, idOf: (write: W) => string): Promise<Array<PromiseSettledResult<void>>> {
+  private async sharedWrite<W, V>(
+    writes: W[],
+    bulk: (writes: W[]) => Promise<number | void>,
+    idOf: (write: W) => string,
+    outcome: (accepted: number, matched: number) => V,
+  ): Promise<Array<PromiseSettledResult<V>>> {
     try {
-      await bulk(writes);
-      return writes.map(() => ({ status: 'fulfilled', value: undefined }));
+      const matched = (await bulk(writes)) ?? 0;
+      const value = outcome(writes.length, matched);
+      return writes.map(() => ({ status: 'fulfilled', value }));
     } catch (err) {
       if (err instanceof MongoInvalidArgumentError && writes.length > 1) {
         // The driver refused the command before sending it (a document over the size
         // limit): nothing was written, and one caller's document must not fail the others.
         return Promise.all(
           writes.map((write) =>
-            this.sharedWrite([write], bulk, idOf).then(
-              ([outcome]) => outcome!,
+            this.sharedWrite([write], bulk, idOf, outcome).then(
+              ([settledOne]) => settledOne!,
               (reason: unknown): PromiseRejectedResult => ({ status: 'rejected', reason }),
             ),
           ),
@@ -290,7 +304,8 @@ class MongoCollection<T extends Doc> implements Collection<T> {
       const errors = Array.isArray(err.writeErrors) ? err.writeErrors : [err.writeErrors];
       if (errors.length === 0) throw err;
       const byIndex = new Map(errors.map((e) => [e.index, e]));
-      return writes.map((write, i) => settled(byIndex.get(i), idOf(write), this.name));
+      const value = outcome(writes.length - byIndex.size, err.matchedCount);
+      return writes.map((write, i) => settled(byIndex.get(i), idOf(write), this.name, value));
     }
   }
 
@@ -320,8 +335,8 @@ class MongoCollection<T extends Doc> implements Collection<T> {
 }
 
 /** One write's outcome in a shared bulk command: done, a DuplicateKeyError, or the server's refusal. */
-function settled(error: WriteError | undefined, id: string, collection: string): PromiseSettledResult<void> {
-  if (!error) return { status: 'fulfilled', value: undefined };
+function settled<V>(error: WriteError | undefined, id: string, collection: string, value: V): PromiseSettledResult<V> {
+  if (!error) return { status: 'fulfilled', value };
   if (error.code === DUPLICATE_KEY) return { status: 'rejected', reason: new DuplicateKeyError(collection, id) };
   return { status: 'rejected', reason: new StoreError(`MongoDB refused a write to ${collection} (${id}): ${error.errmsg ?? ''}`, 'WRITE_REFUSED', { cause: error }) };
 }
