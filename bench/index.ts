@@ -374,7 +374,7 @@ async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<s
   return lines;
 }
 
-/** The test server reads every document for each page and each conditional write, so it gets fewer profiles. */
+/** The test server reads every document for each page of a run, so it gets fewer profiles. */
 const TEST_SERVER_PROFILES = 30_000;
 
 async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
@@ -420,14 +420,14 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
   if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
     lines.push(
       '',
-      `On ${mongoServer} the MongoDB rows use ${fmt(Math.min(count, TEST_SERVER_PROFILES))} profiles: without a query planner it reads every document for each page of the run and for each write by _id with a condition, so the run's cost there grows with the square of the store. ` +
+      `On ${mongoServer} the MongoDB rows use ${fmt(Math.min(count, TEST_SERVER_PROFILES))} profiles: without a query planner it reads every document for each page of the run (a range of `_id`s), so the run's cost there grows with the square of the store. ` +
         'Set MONGODB_URI to a real MongoDB for the full count.',
     );
   }
   return lines;
 }
 
-/** The test server takes one command at a time, and an event is a dozen of them: it gets a fifth of the events. */
+/** The test server takes one command at a time, every event's work in it: it gets a fifth of the events. */
 const TEST_SERVER_EVENT_SHARE = 0.2;
 
 async function ingestSection(kinds: StoreKind[], mongoUri: string, mongoServer: string): Promise<string[]> {
@@ -470,7 +470,7 @@ async function ingestSection(kinds: StoreKind[], mongoUri: string, mongoServer: 
     lines.push(
       '',
       `On ${mongoServer} the MongoDB rows run ${fmt(Math.round(count * TEST_SERVER_EVENT_SHARE))} events, not ${fmt(count)}: that server runs one command at a time, with no query planner, so both arms are bound by it and its figures say little of a real MongoDB's. ` +
-        'It uses an index only for a query on exactly the index\'s fields: the raw arm\'s upsert by `_id` is a lookup, but each guarded write of the flow (by `_id` and a condition: the event not counted yet, the profile not merged away, its version unchanged) reads every profile, so the flow\'s cost there grows with the store. ' +
+        'Alone it would use an index only for a query on exactly the index\'s fields; our launcher (test/mongo-server) answers a query with an `_id` and other conditions through the `_id` index, as MongoDB does, so each guarded write of the flow (by `_id` and a condition: the event not counted yet, the profile not merged away, its version unchanged) is a lookup like the raw arm\'s upsert. ' +
         'The commands per event are the figure that carries over to a real MongoDB. Set MONGODB_URI to a real MongoDB to measure the goal.',
     );
   }
