@@ -24,6 +24,7 @@ const MAX_MERGE_HOPS = 16;
 export async function resolveProfile(store: Store, identities: Identities, at: Date): Promise<Resolution> {
   const types = rankedTypes(identities);
   const claims = store.collection<IdentityDoc>(COLLECTIONS.identities);
+  const profiles = store.collection<Profile>(COLLECTIONS.profiles);
   for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
     const owners = await ownersOf(store, identities, types);
     const first = owners.find((o) => o.profileId !== undefined);
@@ -59,8 +60,6 @@ export async function resolveProfile(store: Store, identities: Identities, at: D
       if (owner === primary) mine[type] = value;
       else others.add(owner);
     }
-    const addToSet: Record<string, unknown> = {};
-    for (const [type, value] of Object.entries(mine)) addToSet[`identities.${type}`] = value;
     // A returning person's profile, read while following the claims, usually holds every identity already: nothing to write.
     const known = first?.profile;
     if (known && Object.entries(mine).every(([type, value]) => known.identities[type]?.includes(value))) {
@@ -73,14 +72,16 @@ export async function resolveProfile(store: Store, identities: Identities, at: D
       // then the upsert below adds to what that one wrote.
       const fresh: Profile = { _id: primary, ...profileSeed(at), identities: listed(mine), updatedAt: at };
       try {
-        await store.collection<Profile>(COLLECTIONS.profiles).insertOne(fresh);
+        await profiles.insertOne(fresh);
         others.delete(primary);
         return { profile: fresh, created, others: [...others] };
       } catch (err) {
         if (!(err instanceof DuplicateKeyError)) throw err;
       }
     }
-    const profile = await store.collection<Profile>(COLLECTIONS.profiles).findOneAndUpdate(
+    const addToSet: Record<string, unknown> = {};
+    for (const [type, value] of Object.entries(mine)) addToSet[`identities.${type}`] = value;
+    const profile = await profiles.findOneAndUpdate(
       { _id: primary },
       {
         $setOnInsert: profileSeed(at),

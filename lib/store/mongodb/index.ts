@@ -248,7 +248,7 @@ class MongoCollection<T extends Doc> implements Collection<T> {
   private insertEach(docs: T[]): Promise<Array<PromiseSettledResult<void>>> {
     return this.sharedWrite(
       docs,
-      async (batch) => void (await this.c.insertMany(batch.map((doc) => doc as Parameters<DriverCollection<T>['insertOne']>[0]), { ordered: false })),
+      async (batch) => (await this.c.insertMany(batch.map((doc) => doc as Parameters<DriverCollection<T>['insertOne']>[0]), { ordered: false })).insertedCount,
       (doc) => doc._id,
       () => undefined,
     );
@@ -274,18 +274,17 @@ class MongoCollection<T extends Doc> implements Collection<T> {
    * Runs several callers' writes as one unordered bulk command; each caller's outcome. A
    * write the server refuses fails its own caller only; a failure of the whole command
    * (the connection, the write concern) fails them all. `bulk` answers how many documents
-   * the command matched, and `outcome` turns that and how many writes the server accepted
-   * into what each accepted write's caller hears.
+   * the command wrote or matched, and `outcome` turns that and how many writes the server
+   * accepted into what each accepted write's caller hears.
    */
   private async sharedWrite<W, V>(
     writes: W[],
-    bulk: (writes: W[]) => Promise<number | void>,
+    bulk: (writes: W[]) => Promise<number>,
     idOf: (write: W) => string,
     outcome: (accepted: number, matched: number) => V,
   ): Promise<Array<PromiseSettledResult<V>>> {
     try {
-      const matched = (await bulk(writes)) ?? 0;
-      const value = outcome(writes.length, matched);
+      const value = outcome(writes.length, await bulk(writes));
       return writes.map(() => ({ status: 'fulfilled', value }));
     } catch (err) {
       if (err instanceof MongoInvalidArgumentError && writes.length > 1) {
