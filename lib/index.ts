@@ -6,6 +6,7 @@ export { EmbeddedStore } from './store/embedded/index.js';
 export { MongoStore } from './store/mongodb/index.js';
 export { checkEvent, checkEventName, type JourneyEvent } from './events/event.js';
 export { finishEvent, ingestEvent, type IngestResult, type EventDoc } from './events/ingest.js';
+export { RefusalNotice, REFUSAL_WARNING_INTERVAL_MS, type RefusalWarning } from './events/refusal-notice.js';
 export { checkIdentities, identityKey, type Identities } from './profiles/identities.js';
 export type { Profile, IdentityDoc, ConsentEntry, ConsentStatus, EventAggregate } from './profiles/profile.js';
 export { RECENT_EVENT_TIMES } from './profiles/profile.js';

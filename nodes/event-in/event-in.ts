@@ -10,7 +10,7 @@
  * of journey msgs in flight in the runtime, an event is refused before anything is stored,
  * and a webhook sender is told to come back (503, Retry-After).
  */
-import { derivedInstanceId, enrol, finishEvent, ingestEvent } from '../../lib/index.js';
+import { derivedInstanceId, enrol, finishEvent, ingestEvent, RefusalNotice } from '../../lib/index.js';
 import { defineJourney, nameList, reentryPolicy, type JourneyEntryDef } from '../shared/journey-entry.js';
 import { inFlight } from '../shared/completion.js';
 import { journeys } from '../shared/journeys.js';
@@ -64,8 +64,7 @@ export = function (RED: NodeAPI): void {
     useStore(RED, node, def.store, badge, (user) => {
       /** Takes one event msg through the node; says how it left, for a webhook's answer. */
       let handling = 0;
-      // Said once each time the node turns busy: under overload a warning per event would flood the log.
-      let busy = false;
+      const refusals = new RefusalNotice();
       // Translated once: under overload every refused event needs it, and i18next's lookup costs more than the refusal.
       let busyMessage: string | undefined;
       const handle = async (msg: NodeMessageInFlow, send: Send): Promise<Outcome> => {
@@ -76,12 +75,12 @@ export = function (RED: NodeAPI): void {
           // For an http-in flow whose rejected output answers with an http response node.
           msg.statusCode = 503;
           msg.headers = { 'Retry-After': String(BUSY_RETRY_AFTER_SECONDS) };
-          if (!busy) node.warn(message);
-          busy = true;
+          const warning = refusals.refuse(Date.now());
+          if (warning?.kind === 'busy') node.warn(message);
+          else if (warning) node.warn(RED._('event-in.errors.still-busy', { limit: maxInFlight, count: warning.refused }));
           send([null, msg]);
           return { entered: false, code: 'BUSY', message };
         }
-        busy = false;
         handling += 1;
         try {
           return await ingest(msg, send);

@@ -6,6 +6,7 @@ import {
   finishEvent,
   ingestEvent,
   RECENT_EVENT_TIMES,
+  RefusalNotice,
   type EventDoc,
   type IdentityDoc,
   type IngestResult,
@@ -93,6 +94,26 @@ describe('event validation', () => {
     const r = checkEvent(input, now);
     expect(r.ok).to.equal(false);
     expect(({} as Record<string, unknown>).polluted).to.equal(undefined);
+  });
+});
+
+describe('refusal warnings under load', () => {
+  it('warns at the first refusal, then at most once an interval with the count since, whether or not the refusals flapped', () => {
+    const notice = new RefusalNotice(60_000);
+    expect(notice.refuse(0)).to.deep.equal({ kind: 'busy' });
+    // Flapping at the limit: a refusal every 2 ms for the rest of the minute is not told.
+    const told: unknown[] = [];
+    for (let at = 2; at < 60_000; at += 2) {
+      const warning = notice.refuse(at);
+      if (warning) told.push(warning);
+    }
+    expect(told).to.deep.equal([]);
+    expect(notice.refuse(60_000)).to.deep.equal({ kind: 'still-busy', refused: 30_000 });
+    expect(notice.refuse(60_001)).to.equal(null);
+    // The untold one is told with the next, however long after.
+    expect(notice.refuse(500_000)).to.deep.equal({ kind: 'still-busy', refused: 2 });
+    // A lone refusal after a quiet interval is a new episode.
+    expect(notice.refuse(600_000)).to.deep.equal({ kind: 'busy' });
   });
 });
 

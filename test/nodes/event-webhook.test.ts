@@ -137,6 +137,9 @@ describe('the signed event webhook', function () {
       const msg = (await refused) as NodeMessageInFlow & { error: { code: string }; statusCode: number; headers: Record<string, string> };
       expect(msg.error.code).to.equal('BUSY');
       expect([msg.statusCode, msg.headers['Retry-After']]).to.deep.equal([503, '1']);
+      // Two refusals, one warning: under overload the log is not flooded.
+      const warnings = (helper.log().args as Array<[{ id?: string; level?: number; msg?: unknown }]>).filter(([e]) => e.id === 'in' && e.level === 30).map(([e]) => String(e.msg));
+      expect(warnings).to.deep.equal(['event-in.errors.busy']);
 
       const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
       const profiles = store.collection<Profile>(COLLECTIONS.profiles);
