@@ -2,6 +2,7 @@
 import { expect } from 'chai';
 import {
   COLLECTIONS,
+  endInstance,
   endLiveInstances,
   enrol,
   ingestEvent,
@@ -81,6 +82,20 @@ describe('journey instances', () => {
       const stored = await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: instance._id });
       expect(stored?.variants).to.deep.equal({ split1: 'B' });
       expect(stored?.path.map((s) => s.node)).to.deep.equal(['in', 'split1']);
+    });
+
+    it('steps recorded together: each on a live instance only, and told which were live, when some of them had ended', async () => {
+      const live = await Promise.all(['p1', 'p2', 'p3'].map(async (p) => entered(await enter({ mode: 'always' }, t0, p))));
+      const gone = await Promise.all(['p4', 'p5'].map(async (p) => entered(await enter({ mode: 'always' }, t0, p))));
+      for (const g of gone) await endInstance(ctx.store, g._id, 'exited', 'exit event', minutes(1));
+      // Made in the same turn: the MongoDB adapter sends them as one bulk write, which matched only some.
+      const recorded = await Promise.all([...live, ...gone].map((i) => recordStep(ctx.store, i._id, 'segment1', minutes(2))));
+      expect(recorded).to.deep.equal([true, true, true, false, false]);
+      expect(await recordStep(ctx.store, 'no-such-instance', 'segment1', minutes(2))).to.equal(false);
+      const paths = async (ids: string[]) =>
+        Promise.all(ids.map(async (id) => (await ctx.store.collection<JourneyInstance>(COLLECTIONS.instances).findOne({ _id: id }))?.path.map((s) => s.node)));
+      expect(await paths(live.map((i) => i._id))).to.deep.equal([['in', 'segment1'], ['in', 'segment1'], ['in', 'segment1']]);
+      expect(await paths(gone.map((i) => i._id))).to.deep.equal([['in'], ['in']]);
     });
 
     it('ends live instances on a goal, only in that journey, and reports them once', async () => {

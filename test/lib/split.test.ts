@@ -222,7 +222,7 @@ describe('split holdout on journey instances', () => {
       expect(HOLDOUT_REASON).to.equal('holdout (control group)');
       // Once ended it is not held out (or stepped) again.
       expect(await holdOut(ctx.store, instance._id, 'split1', later(2))).to.equal(null);
-      expect(await recordStep(ctx.store, instance._id, 'split2', later(2), 'A')).to.equal(null);
+      expect(await recordStep(ctx.store, instance._id, 'split2', later(2), 'A')).to.equal(false);
       // One at a time: the profile may enter again once held out.
       expect((await enrol(ctx.store, { journey: 'welcome', profileId: 'p1', policy: { mode: 'oneActive' }, at: later(3) })).status).to.equal('entered');
     });
