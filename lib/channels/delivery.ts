@@ -70,6 +70,11 @@ export interface Delivery extends Doc {
   attempts: number;
   dueAt: Date;
   leaseUntil?: Date;
+  /**
+   * A mark each claim and outcome writes with it: a writer whose shared write's batch partly
+   * missed reads the delivery back and knows by this mark whether the change is its own.
+   */
+  changeId?: string;
   providerMessageId?: string;
   /**
    * What the handset end reported later (an SMS status callback), apart from `status`, which

@@ -12,7 +12,8 @@
  * takes an idempotency key), so it is never sent again: it fails as `unknown-outcome`.
  * Sending twice is the failure this package promises not to have.
  */
-import type { Store } from '../store/port.js';
+import { randomUUID } from 'node:crypto';
+import type { Filter, Store, Update } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { Delivery, DeliveryError, NotSentReason } from './delivery.js';
 import { countDelivery, finalCounts } from '../reports/delivery-counters.js';
@@ -131,12 +132,13 @@ export class Outbox {
   }
 
   private async attemptInSlot(id: string, provider: Provider, policy: RetryPolicy, now: Date, abandon?: AbortSignal): Promise<Delivery | null> {
-    const claimed = await this.deliveries.findOneAndUpdate(
-      { _id: id, status: 'queued', dueAt: { $lte: now } },
+    const claim = await this.change(
+      id,
+      { status: 'queued', dueAt: { $lte: now } },
       { $set: { status: 'sending', leaseUntil: new Date(now.getTime() + leaseMs(provider)), updatedAt: now }, $inc: { attempts: 1 } },
-      { returnDocument: 'after' },
     );
-    if (!claimed) return this.get(id);
+    if (!claim.applied || !claim.doc) return claim.doc;
+    const claimed = claim.doc;
     let result: ProviderResult;
     try {
       result = await answerUnlessAbandoned(provider.send(claimed), provider, abandon);
@@ -239,16 +241,28 @@ export class Outbox {
     const at = new Date();
     const unset: Record<string, ''> = { leaseUntil: '' };
     if (change.status === 'sent') unset.error = '';
-    const after = await this.deliveries.findOneAndUpdate(
-      { _id: from._id, status: from.status, attempts: from.attempts },
-      { $set: { ...change, updatedAt: at }, $unset: unset },
-      { returnDocument: 'after' },
-    );
-    if (after && after.status !== from.status) await countDelivery(this.store, after, finalCounts(after));
-    if (after && (after.status === 'failed' || after.status === 'skipped') && after.capReservedAt) {
+    const { applied, doc: after } = await this.change(from._id, { status: from.status, attempts: from.attempts }, { $set: { ...change, updatedAt: at }, $unset: unset });
+    if (!applied || !after) return after;
+    if (after.status !== from.status) await countDelivery(this.store, after, finalCounts(after));
+    if ((after.status === 'failed' || after.status === 'skipped') && after.capReservedAt) {
       await releaseSlot(this.store, after.channel, after.profileId, after.capReservedAt);
     }
-    return after ?? this.get(from._id);
+    return after;
+  }
+
+  /**
+   * A conditional change to a delivery (`where` its current state), and the delivery
+   * afterwards, whether the change applied or not (null if there is none). The change is
+   * shared with other deliveries' (one bulk write per batch on MongoDB), and such a batch
+   * tells only how many of its changes applied: when some did not, the mark this one wrote
+   * tells whether it did. Claims and outcomes decide that a message goes out once, so that
+   * answer must be exact.
+   */
+  private async change(id: string, where: Filter, update: Update & { $set: Partial<Delivery> }): Promise<{ applied: boolean; doc: Delivery | null }> {
+    const changeId = randomUUID();
+    const outcome = await this.deliveries.updateById(id, { ...update, $set: { ...update.$set, changeId } }, where);
+    const doc = await this.get(id);
+    return { applied: outcome === 'matched' || (outcome === 'unknown' && doc?.changeId === changeId), doc };
   }
 }
 

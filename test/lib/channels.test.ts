@@ -286,6 +286,21 @@ forEachStore((ctx) => {
       expect(await outbox.get('race')).to.include({ status: 'sent', attempts: 1 });
     });
 
+    it('sends each of many deliveries once when three loops race for each, and counts each once', async () => {
+      const outbox = new Outbox(ctx.store);
+      const ids = Array.from({ length: 12 }, (_, i) => `many-${i}`);
+      for (const [i, id] of ids.entries()) await outbox.create(queued(id, new Date(), { instanceId: `i-${i}` }));
+      const provider = scripted([], 20);
+      // Claimed in the same turn: on MongoDB the claims of one round share a bulk write that
+      // only some of them win, so each loop learns from its own mark whether it holds its delivery.
+      const results = await Promise.all(ids.flatMap((id) => [1, 2, 3].map(() => outbox.deliver(id, provider, { retry: fast }))));
+      expect(provider.calls).to.equal(12);
+      expect(results.filter((d) => d?.status === 'sent' && d.providerMessageId !== undefined)).to.have.length.of.at.least(12);
+      for (const id of ids) expect(await outbox.get(id)).to.include({ status: 'sent', attempts: 1 });
+      const [counter] = await deliveryCounters(ctx.store, 'welcome');
+      expect(counter).to.deep.include({ sent: 12 });
+    });
+
     // nodemailer's pool queues sends beyond its connections: a delivery queued there is not
     // handed over yet, so a crash must find it `queued` (sent by the sweep), not `sending`
     // (which ends unknown-outcome).
