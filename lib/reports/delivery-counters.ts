@@ -8,6 +8,7 @@
 import type { Delivery } from '../channels/delivery.js';
 import type { Doc, Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
+import { SharedTrips } from '../store/shared-trips.js';
 
 export interface DeliveryCounterDoc extends Doc {
   journey: string;
@@ -30,13 +31,52 @@ type Counted = Pick<Delivery, 'journey' | 'channel' | 'node'>;
 
 const counterId = (d: Counted & { journey: string }) => `${d.journey}\u0000${d.channel}\u0000${d.node}`;
 
+/** Adds `inc` to the counter of the delivery's journey and node; counts made together are written together. */
 export async function countDelivery(store: Store, d: Counted, inc: Record<string, number>): Promise<void> {
   if (!d.journey || Object.keys(inc).length === 0) return;
-  await store.collection<DeliveryCounterDoc>(COLLECTIONS.deliveryCounters).updateOne(
-    { _id: counterId({ ...d, journey: d.journey }) },
-    { $inc: inc, $setOnInsert: { journey: d.journey, channel: d.channel, node: d.node } },
-    { upsert: true },
+  await incrementsOf(store).submit({ id: counterId({ ...d, journey: d.journey }), counted: { journey: d.journey, channel: d.channel, node: d.node }, inc });
+}
+
+interface Increment {
+  id: string;
+  counted: { journey: string; channel: string; node: string };
+  inc: Record<string, number>;
+}
+
+/** Per store, the counts made together (see SharedTrips). */
+const increments = new WeakMap<Store, SharedTrips<Increment, void>>();
+
+function incrementsOf(store: Store): SharedTrips<Increment, void> {
+  let trips = increments.get(store);
+  if (!trips) increments.set(store, (trips = new SharedTrips((batch) => addUp(store, batch), { maxWeight: 1_000, maxInFlight: 2 })));
+  return trips;
+}
+
+/**
+ * Writes a batch of counts as one upsert per counter, its increments summed: every send of a
+ * node counts on the same document, and on MongoDB each count was a command of its own, the
+ * largest share of a sent email's commands. A failed write fails the counts it carried.
+ */
+async function addUp(store: Store, batch: Increment[]): Promise<Array<PromiseSettledResult<void>>> {
+  const sums = new Map<string, Increment>();
+  for (const one of batch) {
+    const sum = sums.get(one.id);
+    if (!sum) sums.set(one.id, { ...one, inc: { ...one.inc } });
+    else for (const [field, n] of Object.entries(one.inc)) sum.inc[field] = (sum.inc[field] ?? 0) + n;
+  }
+  const counters = store.collection<DeliveryCounterDoc>(COLLECTIONS.deliveryCounters);
+  const written = new Map<string, PromiseSettledResult<void>>();
+  await Promise.all(
+    [...sums.values()].map(async ({ id, counted, inc }) => {
+      try {
+        await counters.updateOne({ _id: id }, { $inc: inc, $setOnInsert: counted }, { upsert: true });
+        written.set(id, { status: 'fulfilled', value: undefined });
+      } catch (reason) {
+        written.set(id, { status: 'rejected', reason });
+      }
+    }),
   );
+  return batch.map((one) => written.get(one.id)!);
 }
 
 /** What a delivery that just reached a final state adds. */

@@ -10,6 +10,7 @@ import {
   classifySmtpError,
   COLLECTIONS,
   creditDeliveries,
+  countDelivery,
   deliveryCounters,
   recordClick,
   recordOpen,
@@ -418,6 +419,23 @@ forEachStore((ctx) => {
       expect(others).to.deep.equal([]);
       expect(counter).to.deep.include({ journey: 'welcome', channel: 'email', node: 'n1', sent: 1, failed: 1, skipped: 1, opened: 1, clicked: 1, conversions: 1 });
       expect(counter!.reasons).to.deep.equal({ 'provider-rejected': 1, 'no-consent': 1 });
+    });
+  });
+
+  describe('delivery counters made together', () => {
+    // Summed into one write per counter (the bench counts the commands): none may be lost or land on another counter.
+    it('are each counted on their own counter, none lost, increments and decrements alike', async () => {
+      const count = (node: string, inc: Record<string, number>) => countDelivery(ctx.store, { journey: 'sums', channel: 'email', node }, inc);
+      await Promise.all([
+        ...Array.from({ length: 40 }, (_, i) => count(i % 2 === 0 ? 'even' : 'odd', { sent: 1, ...(i % 4 === 0 ? { 'reasons.bounced': 1 } : {}) })),
+        // A receipt moves a count from one figure to another.
+        ...Array.from({ length: 10 }, () => count('receipts', { delivered: 1, undelivered: -1 })),
+      ]);
+      const byNode = new Map((await deliveryCounters(ctx.store, 'sums')).map((c) => [c.node, c]));
+      expect(byNode.get('even')).to.deep.include({ journey: 'sums', channel: 'email', sent: 20, reasons: { bounced: 10 } });
+      expect(byNode.get('odd')).to.deep.include({ sent: 20 });
+      expect(byNode.get('odd')).to.not.have.property('reasons');
+      expect(byNode.get('receipts')).to.deep.include({ delivered: 10, undelivered: -10 });
     });
   });
 
