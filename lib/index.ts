@@ -63,6 +63,7 @@ export {
   recordResumePoint,
   resumeNodeGone,
   type Liveness,
+  type PointOutcome,
   type ProcessDoc,
   type ResumePoint,
 } from './journeys/resume-points.js';

@@ -7,6 +7,7 @@ import type { Filter, Store, Update } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import { gateId } from './enrol.js';
 import { isLive, LIVE_STATUSES, type EndStatus, type EntryGate, type JourneyInstance, type LiveStatus } from './instance.js';
+import { carriedBy } from './resume-points.js';
 import { HOLDOUT_VARIANT } from './split.js';
 
 const liveFilter = { status: { $in: [...LIVE_STATUSES] } };
@@ -128,15 +129,16 @@ export async function convertHeldOut(
 /**
  * Completes the instances whose msgs have left the flow; returns the ids it completed. Only
  * active ones: a waiting instance has been parked by a wait node (its msg is done there, its
- * journey is not).
+ * journey is not). With `carrier`, only those that process carries: one that finds on waking
+ * that another took its msgs over must not end what the other is carrying on.
  */
-export async function completeInstances(store: Store, instanceIds: string[], at: Date): Promise<string[]> {
+export async function completeInstances(store: Store, instanceIds: string[], at: Date, carrier?: string): Promise<string[]> {
   const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
   // Each instance's writes are made side by side with the others', so the MongoDB adapter shares
   // them: a batch costs one bulk update, one lookup and one bulk gate release, not two round trips per instance.
   const ended = await Promise.all(
     instanceIds.map(async (id) => {
-      const outcome = await instances.updateById(id, ending('completed', COMPLETED_REASON, at), { status: 'active' });
+      const outcome = await instances.updateById(id, ending('completed', COMPLETED_REASON, at), { status: 'active', ...(carrier ? carriedBy(carrier) : {}) });
       if (outcome === 'missed') return null;
       // Read back for the gate; when its batch partly missed, the end this write set tells whether it applied.
       const doc = await instances.findOne({ _id: id });

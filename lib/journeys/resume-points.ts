@@ -5,7 +5,7 @@
  * heartbeats; a process that stopped heartbeating is dead, and another claims its active
  * instances one conditional write at a time and sends each msg again from its point.
  */
-import type { Doc, Store } from '../store/port.js';
+import type { Doc, Filter, Store } from '../store/port.js';
 import { COLLECTIONS } from '../store/schema.js';
 import type { JsonObject } from '../validate/document.js';
 import type { JourneyInstance } from './instance.js';
@@ -37,12 +37,32 @@ export const NO_RESUME_POINT = 'its msg was lost with a stopped process before a
 
 export const DEFAULT_LIVENESS: Liveness = { heartbeatMs: 10_000, deadAfterMs: 30_000 };
 
-/** Records where the instance's msg left; only while the instance is active (a waiting or ended one has no msg travelling). */
-export async function recordResumePoint(store: Store, instanceId: string, point: ResumePoint): Promise<boolean> {
-  const r = await store
-    .collection<JourneyInstance>(COLLECTIONS.instances)
-    .updateOne({ _id: instanceId, status: 'active' }, { $set: { resume: point, updatedAt: point.at } });
-  return r.modified === 1;
+/**
+ * What became of a point: written; not, as the instance is no longer active (a waiting or
+ * ended one has no msg travelling); or not, as another process carries its msg now.
+ */
+export type PointOutcome = 'recorded' | 'not-active' | 'taken';
+
+/** The instances whose msg `owner` may carry: those it carries, and those nobody has carried yet. */
+export const carriedBy = (owner: string): Filter => ({ $or: [{ 'resume.owner': owner }, { 'resume.owner': { $exists: false } }] });
+
+/**
+ * Records where the instance's msg left, if this process still carries it. A process that
+ * was not heard from for `deadAfterMs` (paused, or cut off from the store) may find on
+ * waking that another took its msgs over and sent them on from their points: its own copy
+ * must then go no further, or the journey would run twice from there.
+ */
+export async function recordResumePoint(store: Store, instanceId: string, point: ResumePoint): Promise<PointOutcome> {
+  const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
+  // Shared with the points of other instances' msgs leaving nodes at the same time.
+  const outcome = await instances.updateById(instanceId, { $set: { resume: point, updatedAt: point.at } }, { status: 'active', ...carriedBy(point.owner) });
+  if (outcome === 'matched') return 'recorded';
+  const now = await instances.findOne({ _id: instanceId });
+  if (now?.status !== 'active') return 'not-active';
+  const carrier = now.resume?.owner;
+  if (carrier !== undefined && carrier !== point.owner) return 'taken';
+  // Active and this process's: when its batch partly missed, the point is in.
+  return outcome === 'unknown' && carrier === point.owner ? 'recorded' : 'not-active';
 }
 
 export async function heartbeat(store: Store, owner: string, at: Date): Promise<void> {

@@ -130,7 +130,7 @@ export = function (RED: NodeAPI): void {
 
     // Written through the lease itself: completions still pending at close go out before it is released.
     const completions = new CompletionQueue(
-      async (ids) => (lease ? completeInstances((await lease).store, ids, new Date()) : undefined),
+      async (ids) => (lease ? completeInstances((await lease).store, ids, new Date(), owner) : undefined),
       (err, ids) =>
         node.error(
           RED._('journey-store.errors.complete-failed', {
@@ -163,7 +163,7 @@ export = function (RED: NodeAPI): void {
     };
     const writePoint: PointWriter = async (from, port, instanceId, msg) => {
       const point = await node.resumePoint(from, port, msg);
-      await recordResumePoint(await node.getStore(), instanceId, point);
+      return recordResumePoint(await node.getStore(), instanceId, point);
     };
 
     node.register = (user: Node) => {

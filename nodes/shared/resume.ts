@@ -5,16 +5,21 @@
  * instance records where it left before it goes on, so a crash anywhere downstream loses
  * nothing: the journey-store of a live process sends it again from there.
  */
+import type { PointOutcome } from '../../lib/index.js';
 import { inFlight } from './completion.js';
 import type { Node, NodeAPI, NodeMessage } from './red.js';
 
 /** Writes the resume point of the instance a msg belongs to, as it leaves output `port` of `node`. */
-export type PointWriter = (node: string, port: number, instanceId: string, msg: NodeMessage) => Promise<void>;
+export type PointWriter = (node: string, port: number, instanceId: string, msg: NodeMessage) => Promise<PointOutcome>;
 
 /** Journey nodes by id, with the writer of their journey-store; kept by the journey-store as nodes register. */
 export const pointWriters = new Map<string, PointWriter>();
 
-/** Msgs whose point was written with their enrolment: their send needs no second write. */
+/**
+ * Msgs whose point was written with their enrolment: their first send needs no second write.
+ * Only the first: nodes pass the same msg object on, and each later send must record where it
+ * left (and find out whether this process still carries it).
+ */
 const pointed = new WeakSet<NodeMessage>();
 export const markPointed = (msg: NodeMessage): void => void pointed.add(msg);
 
@@ -51,15 +56,21 @@ export function installResumeHook(RED: NodeAPI): void {
     if (before) waits.push(before);
     const instances = new Set<string>();
     const written = new Set<string>();
+    const taken = new Set<string>();
     for (const { msg, source: from } of events) {
       const instanceId = instanceOf(msg);
       if (!instanceId) continue;
       const write = pointWriters.get(from.id);
-      if (write && !written.has(instanceId) && !pointed.has(msg)) {
+      // A msg's point went with its enrolment: nothing to write for the first send.
+      if (pointed.delete(msg)) written.add(instanceId);
+      else if (write && !written.has(instanceId)) {
         written.add(instanceId);
         waits.push(
-          write(from.id, from.port, instanceId, msg).catch((err: Error) =>
-            from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
+          write(from.id, from.port, instanceId, msg).then(
+            (outcome) => {
+              if (outcome === 'taken') taken.add(instanceId);
+            },
+            (err: Error) => from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
           ),
         );
       }
@@ -71,7 +82,17 @@ export function installResumeHook(RED: NodeAPI): void {
     // must stay uncompleted meanwhile, also one whose msg needs no write of its own but
     // queues behind another's: its node may finish before its msg is routed.
     const releases = [...instances].map((id) => inFlight.hold(id));
-    const sent = Promise.all(waits).then(() => undefined);
+    const sent = Promise.all(waits).then(() => {
+      if (taken.size === 0) return;
+      // Another process carries these msgs on now (this one went unheard long enough to count
+      // as dead: paused, or cut off from the store): this copy goes no further. The runtime
+      // routes what is left in `events`.
+      for (let i = events.length - 1; i >= 0; i--) {
+        const id = instanceOf(events[i]!.msg);
+        if (id !== null && taken.has(id)) events.splice(i, 1);
+      }
+      for (const id of taken) source.node.warn(RED._('journey-store.errors.taken-over', { instance: id }));
+    });
     pending.set(source.id, sent);
     // Registered before the runtime's own continuation, so a copy is let go just before it is routed (and counted).
     void sent.then(() => {

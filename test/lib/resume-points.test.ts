@@ -34,14 +34,14 @@ describe('resume points', () => {
     it('is written with the enrolment, replaced as the msg moves on, and cleared when the instance ends', async () => {
       const id = await enter('p1');
       expect((await instances().findOne({ _id: id }))?.resume).to.deep.equal(point('A', 'in'));
-      expect(await recordResumePoint(ctx.store, id, point('A', 'merge', seconds(1)))).to.equal(true);
+      expect(await recordResumePoint(ctx.store, id, point('A', 'merge', seconds(1)))).to.equal('recorded');
       expect((await instances().findOne({ _id: id }))?.resume).to.deep.include({ node: 'merge', at: seconds(1) });
       expect(await completeInstances(ctx.store, [id], seconds(2))).to.deep.equal([id]);
       const ended = await instances().findOne({ _id: id });
       expect(ended?.status).to.equal('completed');
       expect(ended).to.not.have.property('resume');
       // An ended instance carries no msg: no point is written on it again.
-      expect(await recordResumePoint(ctx.store, id, point('A', 'late', seconds(3)))).to.equal(false);
+      expect(await recordResumePoint(ctx.store, id, point('A', 'late', seconds(3)))).to.equal('not-active');
       expect(await instances().findOne({ _id: id })).to.not.have.property('resume');
     });
 
@@ -72,6 +72,24 @@ describe('resume points', () => {
       }
       expect((await instances().findOne({ _id: live }))?.resume?.owner).to.equal('B');
       expect(await claimStranded(ctx.store, 'A', 'C', seconds(41))).to.equal(null);
+    });
+
+    it('stops a process that wakes to find its msg taken over: its next point is refused, and it completes nothing the other carries', async () => {
+      const id = await enter('p1', 'A');
+      // A goes unheard past the limit (paused, or cut off from the store); C takes its msg over.
+      expect((await claimStranded(ctx.store, 'A', 'C', seconds(40)))?._id).to.equal(id);
+      // A wakes and its copy leaves a node: the point is not written, and A is told why.
+      expect(await recordResumePoint(ctx.store, id, point('A', 'merge', seconds(41)))).to.equal('taken');
+      expect((await instances().findOne({ _id: id }))?.resume).to.deep.include({ node: 'in', owner: 'C' });
+      expect(await completeInstances(ctx.store, [id], seconds(42), 'A')).to.deep.equal([]);
+      expect((await instances().findOne({ _id: id }))?.status).to.equal('active');
+      // C carries on as usual.
+      expect(await recordResumePoint(ctx.store, id, point('C', 'merge', seconds(43)))).to.equal('recorded');
+      expect(await completeInstances(ctx.store, [id], seconds(44), 'C')).to.deep.equal([id]);
+      // An instance nobody carried yet (enrolled without a point) is anyone's to record.
+      const e = await enrol(ctx.store, { journey: 'welcome', profileId: 'p2', policy: { mode: 'always' }, at: t0 });
+      if (e.status !== 'entered') throw new Error(e.reason);
+      expect(await recordResumePoint(ctx.store, e.instance._id, point('A', 'merge', seconds(45)))).to.equal('recorded');
     });
 
     it('forgets a dead owner only when none of its instances is left active', async () => {

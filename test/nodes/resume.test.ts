@@ -6,7 +6,7 @@
 import { expect } from 'chai';
 import { COLLECTIONS, type JourneyInstance, type ProcessDoc, type ResumePoint } from '../../lib/index.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { eventually, helper, journeyNodes, nextMessage } from '../support/node-red.js';
+import { collect, coreNode, eventually, helper, journeyNodes, nextMessage } from '../support/node-red.js';
 import { forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
 
 describe('resuming msgs of a dead process', function () {
@@ -61,6 +61,38 @@ describe('resuming msgs of a dead process', function () {
       expect(live?.resume?.owner).to.equal('alive');
       // Nothing of the dead owner is left to take over: it is forgotten.
       expect(await store.collection<ProcessDoc>(COLLECTIONS.processes).findOne({ _id: 'dead' })).to.equal(null);
+    });
+
+    it('stops the copy of a process that went unheard while another took its msg over, and completes nothing the other carries', async () => {
+      const flow = [
+        tab(),
+        ctx.store.node,
+        node('in', 'event-in', { store: 'store', journey: 'welcome' }, [['paused'], []]),
+        // The msg waits here as if its process were paused.
+        node('paused', 'delay', { pauseType: 'delay', timeout: '800', timeoutUnits: 'milliseconds' }, [['mark']]),
+        node('mark', 'track', { store: 'store', milestone: 'after-pause' }, [['end']]),
+        helperNode('end'),
+      ];
+      await helper.load([...journeyNodes, coreNode('function/89-delay.js')], flow, ctx.store.credentials);
+      const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
+      const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
+      const arrived = collect('end');
+      helper.getNode('in').receive({ payload: { name: 'signed_up', userId: 'paused-1', messageId: 'paused-1' } });
+      const entered = await eventually(() => instances.findOne({ journey: 'welcome' }).then((doc) => doc ?? undefined), 3000, 'the instance');
+      // Meanwhile another process counted this one dead and took the msg over.
+      await instances.updateOne({ _id: entered._id }, { $set: { 'resume.owner': 'other-process' } });
+
+      const warned = await eventually(() => {
+        const taken = (helper.log().args as Array<[{ level?: number; msg?: unknown }]>).filter(([e]) => e.level === 30 && String(e.msg) === 'journey-store.errors.taken-over');
+        return taken.length > 0 ? taken : undefined;
+      }, 5000, 'the taken-over warning');
+      expect(warned).to.have.length(1);
+      // Give a wrongly routed copy time to arrive, and the instance time to be wrongly completed.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(arrived).to.deep.equal([]);
+      const after = await instances.findOne({ _id: entered._id });
+      expect(after?.status).to.equal('active');
+      expect(after?.resume?.owner).to.equal('other-process');
     });
   });
 });
