@@ -15,11 +15,7 @@ export type PointWriter = (node: string, port: number, instanceId: string, msg: 
 /** Journey nodes by id, with the writer of their journey-store; kept by the journey-store as nodes register. */
 export const pointWriters = new Map<string, PointWriter>();
 
-/**
- * Msgs whose point was written with their enrolment: their first send needs no second write.
- * Only the first: nodes pass the same msg object on, and each later send must record where it
- * left (and find out whether this process still carries it).
- */
+/** Msgs whose point was written with their enrolment: their send needs no second write. */
 const pointed = new WeakSet<NodeMessage>();
 export const markPointed = (msg: NodeMessage): void => void pointed.add(msg);
 
@@ -61,9 +57,7 @@ export function installResumeHook(RED: NodeAPI): void {
       const instanceId = instanceOf(msg);
       if (!instanceId) continue;
       const write = pointWriters.get(from.id);
-      // A msg's point went with its enrolment: nothing to write for the first send.
-      if (pointed.delete(msg)) written.add(instanceId);
-      else if (write && !written.has(instanceId)) {
+      if (write && !written.has(instanceId) && !pointed.has(msg)) {
         written.add(instanceId);
         waits.push(
           write(from.id, from.port, instanceId, msg).then(

@@ -67,8 +67,9 @@ describe('resuming msgs of a dead process', function () {
       const flow = [
         tab(),
         ctx.store.node,
-        node('in', 'event-in', { store: 'store', journey: 'welcome' }, [['paused'], []]),
-        // The msg waits here as if its process were paused.
+        node('in', 'event-in', { store: 'store', journey: 'welcome' }, [['wait'], []]),
+        node('wait', 'wait', { store: 'store', mode: 'duration', amount: 0.2, unit: 'seconds' }, [['paused'], []]),
+        // The resumed msg waits here as if its process were paused.
         node('paused', 'delay', { pauseType: 'delay', timeout: '800', timeoutUnits: 'milliseconds' }, [['mark']]),
         node('mark', 'track', { store: 'store', milestone: 'after-pause' }, [['end']]),
         helperNode('end'),
@@ -78,7 +79,12 @@ describe('resuming msgs of a dead process', function () {
       const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
       const arrived = collect('end');
       helper.getNode('in').receive({ payload: { name: 'signed_up', userId: 'paused-1', messageId: 'paused-1' } });
-      const entered = await eventually(() => instances.findOne({ journey: 'welcome' }).then((doc) => doc ?? undefined), 3000, 'the instance');
+      // Resumed by its wait, the msg left the wait node (its point says so) and is held in the delay.
+      const entered = await eventually(
+        () => instances.findOne({ journey: 'welcome' }).then((doc) => (doc?.status === 'active' && doc.resume?.node === 'wait' ? doc : undefined)),
+        5000,
+        'the msg to leave the wait',
+      );
       // Meanwhile another process counted this one dead and took the msg over.
       await instances.updateOne({ _id: entered._id }, { $set: { 'resume.owner': 'other-process' } });
 
