@@ -60,8 +60,13 @@ export interface SenderParts<F extends string> {
 
 export type BadgeKey = 'sent' | 'skipped' | 'failed';
 
-/** How long a closing sender waits for its providers' answers before it gives them up. */
-const CLOSE_GRACE_MS = 10_000;
+/**
+ * How long a closing sender waits for its providers' answers before it gives them up: short
+ * of the journey-store's 10 s wait for its users, so the outcome of a send given up (and its
+ * count) is written while the store is still there; otherwise it stays `sending` until the
+ * next start's sweep.
+ */
+const CLOSE_GRACE_MS = 8_000;
 
 /** How often a sender looks for deliveries a stopped process left behind. */
 const RECOVERY_EVERY_MS = 15_000;
