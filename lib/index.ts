@@ -53,6 +53,7 @@ export {
   type SplitMode,
 } from './journeys/split.js';
 export { InFlight } from './journeys/in-flight.js';
+export { OwnHeartbeat } from './journeys/own-heartbeat.js';
 export {
   claimStranded,
   deadOwners,

@@ -140,6 +140,8 @@ export = function (RED: NodeAPI): void {
         // the point goes in with the instance: no live instance is ever without one.
         const instanceId = derivedInstanceId('event', journey, event.messageId);
         const resume = await user.config.resumePoint(node.id, 0, msg);
+        // Read before the enrolment writes the point: a lapse from here on ends this term.
+        const term = user.config.term();
         const enrolment = await enrol(store, { journey, profileId: profile._id, policy, at: now, entryNode: node.id, instanceId, resume });
         await finish();
         if (enrolment.status === 'entered' && enrolment.again) {
@@ -154,7 +156,7 @@ export = function (RED: NodeAPI): void {
         }
         user.badge.bump('accepted');
         msg.journey = { name: journey, instanceId: enrolment.instance._id };
-        markPointed(msg);
+        markPointed(msg, term);
         user.config.followInstance(enrolment.instance._id);
         send([msg, null]);
         return { entered: true, profileId: profile._id };

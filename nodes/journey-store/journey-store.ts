@@ -13,6 +13,7 @@ import {
   createAgenda,
   DEFAULT_LIVENESS,
   heartbeat,
+  OwnHeartbeat,
   recordResumePoint,
   Waits,
   withDeadline,
@@ -26,7 +27,7 @@ import { inFlight, installCompletionHooks } from '../shared/completion.js';
 import { snapshotOf } from '../shared/hold.js';
 import { codedError } from '../shared/input.js';
 import { registerReportsApi } from '../shared/reports-api.js';
-import { installResumeHook, pointWriters, type PointWriter } from '../shared/resume.js';
+import { carriers, installResumeHook, type PointCarrier } from '../shared/resume.js';
 import { resumeStranded } from '../shared/resume-stranded.js';
 import type { JourneyStoreConfigNode } from '../shared/store-client.js';
 import { registerNode, type Node, type NodeAPI, type NodeDef, type NodeMessageInFlow } from '../shared/red.js';
@@ -147,7 +148,13 @@ export = function (RED: NodeAPI): void {
 
     // Alive from the first point on: the first heartbeat is written before any point names this owner.
     let alive: Promise<void> | null = null;
-    const beat = () => node.getStore().then((store) => heartbeat(store, owner, new Date()));
+    const ownHeartbeat = OwnHeartbeat.for(DEFAULT_LIVENESS);
+    const beat = async () => {
+      const store = await node.getStore();
+      const seenAt = new Date();
+      await heartbeat(store, owner, seenAt);
+      ownHeartbeat.acknowledged(seenAt);
+    };
     const isAlive = () => (alive ??= beat().catch((err: Error) => {
       alive = null;
       throw err;
@@ -161,18 +168,22 @@ export = function (RED: NodeAPI): void {
       await isAlive();
       return { node: from, port, snapshot, at: new Date(), owner };
     };
-    const writePoint: PointWriter = async (from, port, instanceId, msg) => {
-      const point = await node.resumePoint(from, port, msg);
-      return recordResumePoint(await node.getStore(), instanceId, point);
+    node.term = () => ownHeartbeat.term();
+    const carrier: PointCarrier = {
+      term: node.term,
+      async writePoint(from, port, instanceId, msg) {
+        const point = await node.resumePoint(from, port, msg);
+        return recordResumePoint(await node.getStore(), instanceId, point);
+      },
     };
 
     node.register = (user: Node) => {
       users.add(user);
-      pointWriters.set(user.id, writePoint);
+      carriers.set(user.id, carrier);
     };
     node.deregister = (user: Node) => {
       users.delete(user);
-      if (pointWriters.get(user.id) === writePoint) pointWriters.delete(user.id);
+      if (carriers.get(user.id) === carrier) carriers.delete(user.id);
       if (users.size === 0) usersGone?.();
     };
 

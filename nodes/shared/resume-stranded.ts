@@ -17,7 +17,7 @@ import {
 } from '../../lib/index.js';
 import { resumedMessage } from './hold.js';
 import { setOnJourney } from './input.js';
-import { onPort, pointWriters } from './resume.js';
+import { carriers, onPort } from './resume.js';
 import type { NodeAPI } from './red.js';
 
 export interface Carrier {
@@ -50,7 +50,7 @@ async function resendFromPoint(RED: NodeAPI, carrier: Carrier, instance: Journey
   const exit = (reason: string) => endInstance(carrier.store, instance._id, 'exited', reason, new Date()).then(() => false);
   if (!point?.node || !point.snapshot) return exit(NO_RESUME_POINT);
   // Only a journey node still deployed: another node with that id would not be the one the msg left.
-  const from = pointWriters.has(point.node) ? RED.nodes.getNode(point.node) : null;
+  const from = carriers.has(point.node) ? RED.nodes.getNode(point.node) : null;
   if (!from) return exit(resumeNodeGone(point.node));
   const msg = await resumedMessage(RED, carrier.store, instance, point.snapshot);
   setOnJourney(msg, { resumed: true });

@@ -9,15 +9,26 @@ import type { PointOutcome } from '../../lib/index.js';
 import { inFlight } from './completion.js';
 import type { Node, NodeAPI, NodeMessage } from './red.js';
 
-/** Writes the resume point of the instance a msg belongs to, as it leaves output `port` of `node`. */
-export type PointWriter = (node: string, port: number, instanceId: string, msg: NodeMessage) => Promise<PointOutcome>;
+/** How a journey node's sends are pointed: its journey-store's writer, and the term of the process carrying them. */
+export interface PointCarrier {
+  /** Writes the resume point of the instance a msg belongs to, as it leaves output `port` of `node`. */
+  writePoint(node: string, port: number, instanceId: string, msg: NodeMessage): Promise<PointOutcome>;
+  /** See OwnHeartbeat: null while this process may be counted dead. */
+  term(): number | null;
+}
 
-/** Journey nodes by id, with the writer of their journey-store; kept by the journey-store as nodes register. */
-export const pointWriters = new Map<string, PointWriter>();
+/** Journey nodes by id, with their journey-store's carrier; kept by the journey-store as nodes register. */
+export const carriers = new Map<string, PointCarrier>();
 
-/** Msgs whose point was written with their enrolment: their send needs no second write. */
-const pointed = new WeakSet<NodeMessage>();
-export const markPointed = (msg: NodeMessage): void => void pointed.add(msg);
+/**
+ * Msgs whose point is already written (with their enrolment), by the term it was written in:
+ * their sends need no second write while the term lasts. Once it ended, another process may
+ * have taken them over, and the next send writes (and so checks) the point again.
+ */
+const pointed = new WeakMap<NodeMessage, number>();
+export const markPointed = (msg: NodeMessage, term: number | null): void => {
+  if (term !== null) pointed.set(msg, term);
+};
 
 const LABEL = 'journeys-resume';
 
@@ -46,7 +57,7 @@ export function installResumeHook(RED: NodeAPI): void {
   hooks.remove(`*.${LABEL}`);
   hooks.add(`onSend.${LABEL}`, (events: SendEvent[]) => {
     const source = events[0]?.source;
-    if (!source || !pointWriters.has(source.id)) return undefined;
+    if (!source || !carriers.has(source.id)) return undefined;
     const waits: Array<Promise<void>> = [];
     const before = pending.get(source.id);
     if (before) waits.push(before);
@@ -56,13 +67,17 @@ export function installResumeHook(RED: NodeAPI): void {
     for (const { msg, source: from } of events) {
       const instanceId = instanceOf(msg);
       if (!instanceId) continue;
-      const write = pointWriters.get(from.id);
-      if (write && !written.has(instanceId) && !pointed.has(msg)) {
+      const carrier = carriers.get(from.id);
+      const term = carrier?.term() ?? null;
+      const wasPointed = pointed.has(msg);
+      if (carrier && !written.has(instanceId) && !(wasPointed && pointed.get(msg) === term)) {
         written.add(instanceId);
         waits.push(
-          write(from.id, from.port, instanceId, msg).then(
+          carrier.writePoint(from.id, from.port, instanceId, msg).then(
             (outcome) => {
               if (outcome === 'taken') taken.add(instanceId);
+              // Checked and still this process's: pointed again, for this term.
+              else if (outcome === 'recorded' && wasPointed) markPointed(msg, term);
             },
             (err: Error) => from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
           ),

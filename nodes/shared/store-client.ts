@@ -18,6 +18,11 @@ export interface JourneyStoreConfigNode extends Node {
   runningWaits(): Waits | null;
   /** Completes the instance once the msg about to be sent for it has reached the end of the flow. */
   followInstance(instanceId: string): void;
+  /**
+   * This process's term (see OwnHeartbeat): a msg marked with it may skip writing its point
+   * while it lasts. Null while the heartbeat is overdue.
+   */
+  term(): number | null;
   /** A resume point of this process for `msg` leaving output `port` of `node` (written with an enrolment). */
   resumePoint(node: string, port: number, msg: NodeMessage): Promise<ResumePoint>;
   /** What a wait node does with its resumed instances; the returned function unregisters it. */

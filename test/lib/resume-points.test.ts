@@ -9,6 +9,7 @@ import {
   enrol,
   forgetOwner,
   heartbeat,
+  OwnHeartbeat,
   recordResumePoint,
   Waits,
   type JourneyInstance,
@@ -122,5 +123,73 @@ describe('resume points', () => {
       expect(after?.status).to.equal('active');
       expect(after?.resume).to.deep.include({ node: 'before-wait', owner: 'B' });
     });
+  });
+});
+
+describe('own heartbeat: the term in which no other process can have counted this one dead', () => {
+  let now = t0.getTime();
+  const clock = () => now;
+  const at = (s: number) => {
+    now = seconds(s).getTime();
+    return seconds(s);
+  };
+  // Doubt after 20 s, as OwnHeartbeat.for(liveness) sets it: a heartbeat short of the 30 s others judge by.
+  const own = () => new OwnHeartbeat(liveness.deadAfterMs - liveness.heartbeatMs, clock);
+
+  it('has no term before its first heartbeat, and keeps one while heartbeats land every 10 s', () => {
+    const h = own();
+    at(0);
+    expect(h.term()).to.equal(null);
+    h.acknowledged(at(0));
+    const first = h.term();
+    expect(first).to.be.a('number');
+    for (let s = 10; s <= 120; s += 10) {
+      at(s - 1);
+      expect(h.term(), `just before the heartbeat at ${s} s`).to.equal(first);
+      h.acknowledged(at(s));
+      expect(h.term()).to.equal(first);
+    }
+  });
+
+  it('has no term while a heartbeat is overdue, and a new one once a heartbeat lands', () => {
+    const h = own();
+    h.acknowledged(at(0));
+    const before = h.term();
+    at(20);
+    expect(h.term(), 'at exactly the doubt limit').to.equal(before);
+    at(21);
+    expect(h.term()).to.equal(null);
+    at(35);
+    expect(h.term()).to.equal(null);
+    h.acknowledged(at(36));
+    const after = h.term();
+    expect(after).to.be.a('number').and.not.equal(before);
+    h.acknowledged(at(46));
+    expect(h.term(), 'the new term lasts').to.equal(after);
+  });
+
+  it('starts a new term when a heartbeat lands after a pause, before the clock was looked at', () => {
+    const h = own();
+    h.acknowledged(at(0));
+    const before = h.term();
+    // Paused from 5 s to 40 s: on waking, the heartbeat due lands before any msg looks.
+    h.acknowledged(at(40));
+    expect(h.term()).to.be.a('number').and.not.equal(before);
+  });
+
+  it('is not moved back by a heartbeat that lands late, and a slow heartbeat still ends the term', () => {
+    const h = own();
+    h.acknowledged(at(0));
+    h.acknowledged(at(10));
+    const term = h.term();
+    // The heartbeat sent at 5 s (a retry, say) lands now: it says nothing newer.
+    h.acknowledged(seconds(5));
+    expect(h.term()).to.equal(term);
+    // Sent at 20 s, it takes the store 15 s: from 30 s others may already doubt the one of 10 s.
+    at(31);
+    expect(h.term()).to.equal(null);
+    h.acknowledged(seconds(20));
+    at(35);
+    expect(h.term(), 'seen at 20 s, 15 s ago: no doubt left').to.be.a('number').and.not.equal(term);
   });
 });

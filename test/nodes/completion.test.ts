@@ -4,7 +4,7 @@
  */
 import { expect } from 'chai';
 import { COLLECTIONS, COMPLETED_REASON, type JourneyInstance } from '../../lib/index.js';
-import { pointWriters } from '../../nodes/shared/resume.js';
+import { carriers } from '../../nodes/shared/resume.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import { forEachBackend, helperNode, node, tab, useHelperRuntime } from './flows.js';
@@ -84,10 +84,13 @@ describe('journey completion', function () {
     // meanwhile: its instance must not complete before the msg goes on.
     it('stays active while its msg waits behind another instance\'s resume point', async () => {
       await load([eventIn([['merge'], []]), node('merge', 'profile-merge', { store: 'store' }, [['end']]), helperNode('end')]);
-      const write = pointWriters.get('merge')!;
-      pointWriters.set('merge', async (...args) => {
-        await sleep(600);
-        return write(...args);
+      const carrier = carriers.get('merge')!;
+      carriers.set('merge', {
+        term: carrier.term,
+        async writePoint(...args) {
+          await sleep(600);
+          return carrier.writePoint(...args);
+        },
       });
       const first = nextMessage('end');
       enter('c6');

@@ -100,5 +100,52 @@ describe('resuming msgs of a dead process', function () {
       expect(after?.status).to.equal('active');
       expect(after?.resume?.owner).to.equal('other-process');
     });
+
+    it('stops the copy of a msg straight from event-in once its process went unheard, though its point was written only with the enrolment', async function () {
+      // A real pause: this whole process stops for longer than its heartbeat may be missed.
+      this.timeout(60_000);
+      const flow = [
+        tab(),
+        ctx.store.node,
+        node('in', 'event-in', { store: 'store', journey: 'welcome' }, [['held'], []]),
+        node('held', 'delay', { pauseType: 'delay', timeout: '1500', timeoutUnits: 'milliseconds' }, [['mark']]),
+        node('mark', 'track', { store: 'store', milestone: 'after-pause' }, [['end']]),
+        helperNode('end'),
+      ];
+      await helper.load([...journeyNodes, coreNode('function/89-delay.js')], flow, ctx.store.credentials);
+      const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
+      const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
+      const arrived = collect('end');
+      const enteredBy = (messageId: string) =>
+        eventually(() => instances.findOne({ 'resume.snapshot.payload.messageId': messageId }).then((doc) => (doc?.status === 'active' ? doc : undefined)), 5000, `${messageId} to enter`);
+
+      // Unpaused, the same path lets the msg through.
+      helper.getNode('in').receive({ payload: { name: 'signed_up', userId: 'on-time', messageId: 'on-time' } });
+      const onTime = await enteredBy('on-time');
+      await eventually(() => (arrived.length === 1 ? true : undefined), 5000, 'the unpaused msg to arrive');
+      await eventually(() => instances.findOne({ _id: onTime._id }).then((doc) => (doc?.status === 'completed' ? true : undefined)), 5000, 'it to complete');
+
+      helper.getNode('in').receive({ payload: { name: 'signed_up', userId: 'paused-2', messageId: 'paused-2' } });
+      const entered = await enteredBy('paused-2');
+      expect(entered.resume?.node).to.equal('in');
+      // Another process counted this one dead and took the msg over...
+      await instances.updateOne({ _id: entered._id }, { $set: { 'resume.owner': 'other-process' } });
+      // ...while it was paused: no heartbeat, no timer, nothing runs for 21 s (the doubt limit is 20 s).
+      const until = Date.now() + 21_000;
+      while (Date.now() < until) {
+        // paused
+      }
+
+      const warned = await eventually(() => {
+        const taken = (helper.log().args as Array<[{ level?: number; msg?: unknown }]>).filter(([e]) => e.level === 30 && String(e.msg) === 'journey-store.errors.taken-over');
+        return taken.length > 0 ? taken : undefined;
+      }, 5000, 'the taken-over warning');
+      expect(warned).to.have.length(1);
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(arrived, 'only the unpaused msg').to.have.length(1);
+      const after = await instances.findOne({ _id: entered._id });
+      expect(after?.status).to.equal('active');
+      expect(after?.resume?.owner).to.equal('other-process');
+    });
   });
 });
