@@ -6,17 +6,16 @@
  * sidebar in Chromium must show them; a click on a funnel row selects its node.
  */
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
 import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium, openJourneysSidebar } from '../support/chromium.js';
 import type { BranchRow, ChannelRow, FunnelRow, JourneyReport, JourneySummary } from '../../lib/index.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 const PEOPLE = 40;
 
 describe(`journey reports (real ${nodeRedPackage} process: admin API and the Journeys sidebar in Chromium)`, function () {
@@ -28,7 +27,6 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
   const buyers: string[] = [];
 
   before(async () => {
-    if (!existsSync(chromiumPath)) throw new Error(`no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM.`);
     userDir = await mkdtemp(join(tmpdir(), 'journeys-reports-'));
     // The example as a user imports it from Import ▸ Examples.
     await copyFile(join(root, 'examples', 'A-B test of an offer.json'), join(userDir, 'flows.json'));
@@ -105,25 +103,11 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
   });
 
   it('shows the same figures in the Journeys sidebar, and selects a node from its funnel row', async () => {
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
     const page: Page = await browser.newPage({ viewport: { width: 1700, height: 1500 } });
     const errors: string[] = [];
     page.on('pageerror', (err) => errors.push(err.message));
-    await page.goto(`${red!.url}/`);
-    await page.waitForFunction(
-      () => {
-        const RED = (window as any).RED;
-        try {
-          // Node-RED 4.1 throws here until its sidebar is built.
-          return !!(RED.sidebar.containsTab('journeys') && RED.nodes.node('ab-mail-a'));
-        } catch {
-          return false;
-        }
-      },
-      undefined,
-      { timeout: 60_000 },
-    );
-    await page.evaluate(() => (window as any).RED.sidebar.show('journeys'));
+    await openJourneysSidebar(page, red!.url, 'ab-mail-a');
     const row = page.locator('.journeys-list tr[data-journey="promo"]');
     await row.waitFor({ timeout: 15_000 });
     // Labels come from the plugin's catalog: a lookup that failed would show its key.

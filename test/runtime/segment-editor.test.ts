@@ -7,16 +7,15 @@
  * journeys/segment/check and journeys/segment/count.
  */
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Locator, type Page } from 'playwright-core';
+import type { Browser, Locator, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { nodeRedPackage } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 /** What the dialog is driven to build below. */
 const EXPECTED = {
@@ -82,20 +81,10 @@ describe(`the segment node's rule builder (real ${nodeRedPackage} process, Chrom
   const pageErrors: string[] = [];
 
   before(async function () {
-    if (!existsSync(chromiumPath)) {
-      throw new Error(
-        `no Chromium at ${chromiumPath}: the editor test needs a browser. Install Debian's chromium package ` +
-          `(sudo apt-get install chromium) or set CHROMIUM to a Chromium executable.`,
-      );
-    }
     userDir = await mkdtemp(join(tmpdir(), 'journeys-segment-editor-'));
     await writeFile(join(userDir, 'flows.json'), JSON.stringify(FLOW));
     red = await startNodeRed(userDir);
-    browser = await chromium.launch({
-      executablePath: chromiumPath,
-      headless: true,
-      args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'],
-    });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1600, height: 1100 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     await page.goto(`${red.url}/`);

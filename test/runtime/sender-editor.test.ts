@@ -6,16 +6,15 @@
  * and the email account's Connections field.
  */
 import { expect } from 'chai';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
-import { chromium, type Browser, type Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
+import { launchChromium } from '../support/chromium.js';
 import { nodeRedPackage } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
-const chromiumPath = process.env.CHROMIUM ?? '/usr/bin/chromium';
 
 const FLOW = [
   { id: 'tab1', type: 'tab', label: 'Senders' },
@@ -31,13 +30,10 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
   const pageErrors: string[] = [];
 
   before(async function () {
-    if (!existsSync(chromiumPath)) {
-      throw new Error(`no Chromium at ${chromiumPath}: install Debian's chromium package or set CHROMIUM to a Chromium executable.`);
-    }
     userDir = await mkdtemp(join(tmpdir(), 'journeys-sender-editor-'));
     await writeFile(join(userDir, 'flows.json'), JSON.stringify(FLOW));
     red = await startNodeRed(userDir);
-    browser = await chromium.launch({ executablePath: chromiumPath, headless: true, args: ['--no-sandbox', '--disable-gpu', '--disable-background-networking'] });
+    browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1600, height: 1200 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
     // Node-RED catches a dialog's oneditprepare errors and logs them to the console.
