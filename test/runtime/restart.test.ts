@@ -6,8 +6,8 @@ import { expect } from 'chai';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { COLLECTIONS, COMPLETED_REASON, EmbeddedStore, type JourneyInstance } from '../../lib/index.js';
-import { nodeRedPackage, sleep } from '../support/node-red.js';
+import { COLLECTIONS, COMPLETED_REASON, EmbeddedStore, type JourneyInstance, type JourneyReport } from '../../lib/index.js';
+import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
 import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
 const z = 'restart-tab';
@@ -61,7 +61,8 @@ describe(`waits across a SIGKILL (real ${nodeRedPackage} process)`, function () 
     await sleep(2500); // the waits fall due while no process runs
 
     red = await startNodeRed(userDir);
-    await sleep(4000); // Agenda's first scans pick up the overdue jobs
+    // Agenda's first scans pick up the overdue jobs; a clean stop then writes everything out.
+    await eventually(async () => (((await red!.request('GET', '/journeys/reports/restart')).json as JourneyReport).completed === 3 ? true : undefined), 30_000, 'the 3 journeys to complete');
     await red.stop();
     red = undefined;
 
