@@ -160,6 +160,7 @@ export { consentRefusal, send, type AddressLookup, type ChannelSpec, type Consen
 export { peekLink, signingKey, signLink, verifyLink, type LinkAction, type LinkClaim } from './channels/signing.js';
 export { emailAddress, isEmailAddress } from './channels/email/address.js';
 export { classify as classifySmtpError, DEFAULT_SMTP_CONNECTIONS, MAX_SMTP_CONNECTIONS, smtpConnectionsProblem, smtpProvider, type EmailContent, type SmtpAccount } from './channels/email/smtp.js';
+export { smtpThreadProvider, THREAD_NAME as SMTP_THREAD_NAME } from './channels/email/smtp-thread.js';
 export { addTracking, PIXEL_GIF, recordClick, recordOpen, TRACKING_PATHS, trackingUrl, unsubscribe, type LinkBase } from './channels/email/tracking.js';
 export { emailChannel, type EmailField, type EmailTracking } from './channels/email/channel.js';
 export { CHANNEL_FIELDS, channelTemplates, type ChannelField } from './channels/fields.js';

@@ -3,7 +3,7 @@
  * credentials, never in the flow file. It owns one pooled nodemailer transport for all the
  * send-email nodes that use it, closed when it is.
  */
-import { isEmailAddress, smtpConnectionsProblem, smtpProvider, type Provider, type SmtpAccount } from '../../lib/index.js';
+import { isEmailAddress, smtpConnectionsProblem, smtpThreadProvider, type Provider, type SmtpAccount } from '../../lib/index.js';
 import { accountRetry, numberOrNone, type AccountRetryDef } from '../shared/account-retry.js';
 import type { AccountNode } from '../shared/sender.js';
 import { registerNode, type NodeAPI, type NodeDef } from '../shared/red.js';
@@ -55,7 +55,7 @@ export = function (RED: NodeAPI): void {
         ...(credentials.user ? { user: credentials.user, password: credentials.password ?? '' } : {}),
         ...retry.settings,
       };
-      made ??= smtpProvider(account);
+      made ??= smtpThreadProvider(account);
       return made;
     };
 

@@ -29,6 +29,8 @@ import {
   signingKey,
   signLink,
   smtpProvider,
+  SMTP_THREAD_NAME,
+  smtpThreadProvider,
   TemplateError,
   verifyLink,
   type Delivery,
@@ -36,6 +38,7 @@ import {
   type ProviderResult,
 } from '../../lib/index.js';
 import { TestSmtpServer } from '../support/smtp.js';
+import { readdirSync, readFileSync } from 'node:fs';
 import { forEachStore } from '../support/stores.js';
 import { eventually, sleep } from '../support/timing.js';
 
@@ -213,6 +216,75 @@ describe('an SMTP account', () => {
 
   it('refuses a number of connections that is not whole, or outside 1 to 50', () => {
     for (const bad of [0, 51, 2.5, Number.NaN]) expect(() => smtpProvider(account(bad)), String(bad)).to.throw(RangeError, /connections must be a whole number from 1 to 50/);
+  });
+});
+
+describe('an SMTP account on its own thread', () => {
+  const server = new TestSmtpServer();
+  before(() => server.start());
+  after(() => server.stop());
+  beforeEach(() => {
+    server.received.length = 0;
+    server.unknownMailboxes.clear();
+  });
+  const account = { host: '127.0.0.1', port: 0, secure: false, from: 'Shop <news@example.com>', connections: 3, timeoutSeconds: 2 };
+  const on = () => ({ ...account, port: server.port });
+  /** Threads of this process named as the SMTP thread is (Linux names each thread in /proc). */
+  const smtpThreads = () => readdirSync('/proc/self/task').filter((task) => readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim() === SMTP_THREAD_NAME).length;
+
+  it('sends the message the provider sends on the main thread, with the same outcomes and settings', async () => {
+    const here = smtpProvider(on());
+    const there = smtpThreadProvider(on());
+    try {
+      expect({ ...there, send: null, close: null }).to.deep.equal({ ...here, send: null, close: null });
+      const withLink = (id: string) => queued(id, new Date(), { content: { subject: 'Hi', html: '<p>Hi</p>', text: 'Hi', listUnsubscribe: 'https://example.com/u' } });
+      const [a, b] = [await here.send(withLink('same-a')), await there.send(withLink('same-b'))];
+      expect(a.status).to.equal('sent');
+      expect(b.status).to.equal('sent');
+      const headers = (n: number) => {
+        const h = server.received[n]!.mail.headers;
+        return { subject: h.get('subject'), from: server.received[n]!.from, list: h.get('list-unsubscribe'), post: h.get('list-unsubscribe-post') };
+      };
+      expect(headers(1)).to.deep.equal(headers(0));
+      expect(server.received[1]!.mail.headers.get('x-journeys-delivery')).to.equal('same-b');
+      expect(server.received[1]!.mail.messageId).to.equal((b as { providerMessageId: string }).providerMessageId);
+
+      // A refused recipient, across the thread, is the same bounce.
+      server.unknownMailboxes.add('gone@example.com');
+      const bounced = await there.send(queued('bounce', new Date(), { to: ['gone@example.com'] }));
+      expect(bounced).to.deep.include({ status: 'failed', reason: 'bounced' });
+    } finally {
+      here.close();
+      there.close();
+    }
+  });
+
+  it('answers retry when the server cannot be reached', async () => {
+    const there = smtpThreadProvider({ ...account, port: 1 });
+    try {
+      const result = await there.send(queued('unreachable'));
+      expect(result).to.deep.include({ status: 'retry' });
+      expect(result.status === 'retry' && result.error.code).to.equal('SMTP_UNAVAILABLE');
+    } finally {
+      there.close();
+    }
+  });
+
+  it('starts its thread at the first send and ends it at close, answering a send still in hand as unknown', async () => {
+    // The providers closed by the tests before end their threads too.
+    await eventually(() => (smtpThreads() === 0 ? true : undefined), 5000, 'earlier threads to end');
+    const there = smtpThreadProvider(on());
+    expect(smtpThreads(), 'no thread before a send').to.equal(0);
+    expect((await there.send(queued('first'))).status).to.equal('sent');
+    expect(smtpThreads()).to.equal(1);
+    // Taken whole by the server, never answered: the close finds it in hand.
+    server.stallNext = 1;
+    const inHand = there.send(queued('in-hand'));
+    await eventually(() => (server.received.some((r) => r.raw.includes('in-hand')) ? true : undefined), 5000, 'the message at the server');
+    there.close();
+    const result = await inHand;
+    expect(result.status, 'it may have arrived: never sent again').to.equal('unknown');
+    await eventually(() => (smtpThreads() === 0 ? true : undefined), 5000, 'the thread to end');
   });
 });
 

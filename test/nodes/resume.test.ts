@@ -4,9 +4,9 @@
  * ended when the node they left from is gone, and left alone when their owner is alive.
  */
 import { expect } from 'chai';
-import { COLLECTIONS, type JourneyInstance, type ProcessDoc, type ResumePoint } from '../../lib/index.js';
+import { COLLECTIONS, type Collection, type JourneyInstance, type ProcessDoc, type ResumePoint } from '../../lib/index.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
-import { collect, coreNode, eventually, helper, journeyNodes, nextMessage } from '../support/node-red.js';
+import { collect, coreNode, eventually, helper, journeyNodes, nextMessage, type FlowNode } from '../support/node-red.js';
 import { forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
 
 describe('resuming msgs of a dead process', function () {
@@ -63,21 +63,44 @@ describe('resuming msgs of a dead process', function () {
       expect(await store.collection<ProcessDoc>(COLLECTIONS.processes).findOne({ _id: 'dead' })).to.equal(null);
     });
 
-    it('stops the copy of a process that went unheard while another took its msg over, and completes nothing the other carries', async () => {
+    /** Loads event-in → `between` → mark (a track) → end, with the delay node among them. */
+    const loadThroughMark = async (between: FlowNode[], first: string) => {
       const flow = [
         tab(),
         ctx.store.node,
-        node('in', 'event-in', { store: 'store', journey: 'welcome' }, [['wait'], []]),
-        node('wait', 'wait', { store: 'store', mode: 'duration', amount: 0.2, unit: 'seconds' }, [['paused'], []]),
-        // The resumed msg waits here as if its process were paused.
-        node('paused', 'delay', { pauseType: 'delay', timeout: '800', timeoutUnits: 'milliseconds' }, [['mark']]),
+        node('in', 'event-in', { store: 'store', journey: 'welcome' }, [[first], []]),
+        ...between,
         node('mark', 'track', { store: 'store', milestone: 'after-pause' }, [['end']]),
         helperNode('end'),
       ];
       await helper.load([...journeyNodes, coreNode('function/89-delay.js')], flow, ctx.store.credentials);
       const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
-      const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
-      const arrived = collect('end');
+      return { instances: store.collection<JourneyInstance>(COLLECTIONS.instances), arrived: collect('end') };
+    };
+    /** The paused copy stopped at mark: one warning, nothing more at the end, the instance left to the process that took it. */
+    const expectStopped = async (instances: Collection<JourneyInstance>, instanceId: string, arrived: unknown[], arrivedBefore: number) => {
+      const warned = await eventually(() => {
+        const taken = (helper.log().args as Array<[{ level?: number; msg?: unknown }]>).filter(([e]) => e.level === 30 && String(e.msg) === 'journey-store.errors.taken-over');
+        return taken.length > 0 ? taken : undefined;
+      }, 5000, 'the taken-over warning');
+      expect(warned).to.have.length(1);
+      // Give a wrongly routed copy time to arrive, and the instance time to be wrongly completed.
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      expect(arrived).to.have.length(arrivedBefore);
+      const after = await instances.findOne({ _id: instanceId });
+      expect(after?.status).to.equal('active');
+      expect(after?.resume?.owner).to.equal('other-process');
+    };
+
+    it('stops the copy of a process that went unheard while another took its msg over, and completes nothing the other carries', async () => {
+      const { instances, arrived } = await loadThroughMark(
+        [
+          node('wait', 'wait', { store: 'store', mode: 'duration', amount: 0.2, unit: 'seconds' }, [['paused'], []]),
+          // The resumed msg waits here as if its process were paused.
+          node('paused', 'delay', { pauseType: 'delay', timeout: '800', timeoutUnits: 'milliseconds' }, [['mark']]),
+        ],
+        'wait',
+      );
       helper.getNode('in').receive({ payload: { name: 'signed_up', userId: 'paused-1', messageId: 'paused-1' } });
       // Resumed by its wait, the msg left the wait node (its point says so) and is held in the delay.
       const entered = await eventually(
@@ -88,34 +111,13 @@ describe('resuming msgs of a dead process', function () {
       // Meanwhile another process counted this one dead and took the msg over.
       await instances.updateOne({ _id: entered._id }, { $set: { 'resume.owner': 'other-process' } });
 
-      const warned = await eventually(() => {
-        const taken = (helper.log().args as Array<[{ level?: number; msg?: unknown }]>).filter(([e]) => e.level === 30 && String(e.msg) === 'journey-store.errors.taken-over');
-        return taken.length > 0 ? taken : undefined;
-      }, 5000, 'the taken-over warning');
-      expect(warned).to.have.length(1);
-      // Give a wrongly routed copy time to arrive, and the instance time to be wrongly completed.
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(arrived).to.deep.equal([]);
-      const after = await instances.findOne({ _id: entered._id });
-      expect(after?.status).to.equal('active');
-      expect(after?.resume?.owner).to.equal('other-process');
+      await expectStopped(instances, entered._id, arrived, 0);
     });
 
     it('stops the copy of a msg straight from event-in once its process went unheard, though its point was written only with the enrolment', async function () {
       // A real pause: this whole process stops for longer than its heartbeat may be missed.
       this.timeout(60_000);
-      const flow = [
-        tab(),
-        ctx.store.node,
-        node('in', 'event-in', { store: 'store', journey: 'welcome' }, [['held'], []]),
-        node('held', 'delay', { pauseType: 'delay', timeout: '1500', timeoutUnits: 'milliseconds' }, [['mark']]),
-        node('mark', 'track', { store: 'store', milestone: 'after-pause' }, [['end']]),
-        helperNode('end'),
-      ];
-      await helper.load([...journeyNodes, coreNode('function/89-delay.js')], flow, ctx.store.credentials);
-      const store = await (helper.getNode('store') as unknown as JourneyStoreConfigNode).getStore();
-      const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
-      const arrived = collect('end');
+      const { instances, arrived } = await loadThroughMark([node('held', 'delay', { pauseType: 'delay', timeout: '1500', timeoutUnits: 'milliseconds' }, [['mark']])], 'held');
       const enteredBy = (messageId: string) =>
         eventually(() => instances.findOne({ 'resume.snapshot.payload.messageId': messageId }).then((doc) => (doc?.status === 'active' ? doc : undefined)), 5000, `${messageId} to enter`);
 
@@ -136,16 +138,7 @@ describe('resuming msgs of a dead process', function () {
         // paused
       }
 
-      const warned = await eventually(() => {
-        const taken = (helper.log().args as Array<[{ level?: number; msg?: unknown }]>).filter(([e]) => e.level === 30 && String(e.msg) === 'journey-store.errors.taken-over');
-        return taken.length > 0 ? taken : undefined;
-      }, 5000, 'the taken-over warning');
-      expect(warned).to.have.length(1);
-      await new Promise((resolve) => setTimeout(resolve, 300));
-      expect(arrived, 'only the unpaused msg').to.have.length(1);
-      const after = await instances.findOne({ _id: entered._id });
-      expect(after?.status).to.equal('active');
-      expect(after?.resume?.owner).to.equal('other-process');
+      await expectStopped(instances, entered._id, arrived, 1);
     });
   });
 });

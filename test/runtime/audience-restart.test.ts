@@ -62,9 +62,7 @@ describe(`an audience run across a SIGKILL (real ${nodeRedPackage} process, Mong
 
     userDir = await mkdtemp(join(tmpdir(), 'journeys-audience-restart-'));
     red = await startNodeRed(userDir);
-    const deployed = await red.request('POST', '/flows', flow(database), { 'Node-RED-Deployment-Type': 'full' });
-    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
-    await sleep(500);
+    await red.deploy(flow(database));
     expect((await red.request('POST', '/audience/go', {})).status).to.equal(200);
     // Past a few checkpoints, well before the end (1,500 at 200/s take 7.5 s).
     await sleep(3_000);

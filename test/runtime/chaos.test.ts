@@ -165,9 +165,7 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
     const database = `chaos_${randomUUID().slice(0, 8)}`;
     store = await MongoStore.open({ uri: testMongoUri(), database });
     red = await startNodeRed(userDir);
-    const deployed = await red.request('POST', '/flows', flow(database, smtp.port, twilio), { 'Node-RED-Deployment-Type': 'full' });
-    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
-    await sleep(500);
+    await red.deploy(flow(database, smtp.port, twilio));
 
     const started = Date.now();
     const seconds = () => `${((Date.now() - started) / 1000).toFixed(1)} s`;

@@ -53,9 +53,7 @@ describe(`the example flow "Order webhook", fed by the README's curl (real ${nod
     red = await startNodeRed(userDir);
     const flow = JSON.parse(await readFile(join(root, 'examples', 'Order webhook.json'), 'utf8')) as Array<Record<string, unknown>>;
     const withSecret = flow.map((n) => (n.type === 'event-in' ? { ...n, credentials: { secret: 'change-me' } } : n));
-    const deployed = await red.request('POST', '/flows', withSecret, { 'Node-RED-Deployment-Type': 'full' });
-    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
-    await sleep(500);
+    await red.deploy(withSecret);
     // The secret went to the credentials file, not into the flow.
     const flows = await red.request('GET', '/flows');
     expect(flows.text).to.not.contain('change-me');

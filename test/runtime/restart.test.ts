@@ -46,9 +46,7 @@ describe(`waits across a SIGKILL (real ${nodeRedPackage} process)`, function () 
 
   it('fires each overdue wait once after the restart, on the same instance and path', async () => {
     red = await startNodeRed(userDir);
-    const deployed = await red.request('POST', '/flows', flow, { 'Node-RED-Deployment-Type': 'full' });
-    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
-    await sleep(500);
+    await red.deploy(flow);
     for (let i = 0; i < 3; i++) {
       const r = await red.request('POST', '/restart/events', { name: 'started', userId: `k${i}`, messageId: `rs-${i}` });
       expect(r.status, r.text).to.equal(200);

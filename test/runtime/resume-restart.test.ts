@@ -81,9 +81,7 @@ for (const backend of ['mongodb', 'embedded'] as const) {
       await smtp.start();
       userDir = await mkdtemp(join(tmpdir(), 'journeys-resume-restart-'));
       red = await startNodeRed(userDir);
-      const deployed = await red.request('POST', '/flows', flow(backend, smtp.port), { 'Node-RED-Deployment-Type': 'full' });
-      expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
-      await sleep(500);
+      await red.deploy(flow(backend, smtp.port));
     });
     after(async () => {
       await red?.stop();

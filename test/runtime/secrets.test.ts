@@ -11,7 +11,7 @@ import { generateKeyPairSync } from 'node:crypto';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
+import { eventually, nodeRedPackage } from '../support/node-red.js';
 import { freePort, startNodeRed, type RunningNodeRed } from '../support/runtime.js';
 
 const MARK = 'S3CR3T';
@@ -56,9 +56,7 @@ describe(`secrets (real ${nodeRedPackage} process)`, function () {
       { id: 'sec-catch', type: 'catch', z, x: 500, y: 220, scope: null, uncaught: false, wires: [['sec-log']] },
       { id: 'sec-log', type: 'debug', z, x: 700, y: 140, active: true, tosidebar: true, console: true, complete: 'true', targetType: 'full', wires: [] },
     ];
-    const deployed = await red.request('POST', '/flows', flow, { 'Node-RED-Deployment-Type': 'full' });
-    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
-    await sleep(500);
+    await red.deploy(flow);
     const answer = await red.request('POST', '/sec', { name: 'signed_up', identities: { email: 'ada@example.com', phone: '+15551234567', deviceToken: 'tok-1' }, messageId: 'sec-1' });
     expect(answer.status).to.equal(200);
     // Each send retries with backoff (about 15 s in all) before it fails; the MongoDB store's open fails on the driver's timeout.

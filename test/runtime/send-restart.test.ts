@@ -69,9 +69,7 @@ describe(`emails across a SIGKILL (real ${nodeRedPackage} process, MongoDB)`, fu
     const database = `sr_${randomUUID().slice(0, 8)}`;
     store = await MongoStore.open({ uri: testMongoUri(), database });
     red = await startNodeRed(userDir);
-    const deployed = await red.request('POST', '/flows', flow(database, smtp.port), { 'Node-RED-Deployment-Type': 'full' });
-    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
-    await sleep(500);
+    await red.deploy(flow(database, smtp.port));
 
     // The server refuses for now (451, try later): rendered, recorded, retried with backoff.
     smtp.refuseNext.push(...Array.from({ length: 100 }, () => 451));

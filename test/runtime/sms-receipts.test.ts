@@ -38,8 +38,7 @@ describe(`SMS delivery receipts (real ${nodeRedPackage} process, Twilio API on l
   before(async () => {
     userDir = await mkdtemp(join(tmpdir(), 'journeys-sms-receipts-'));
     red = await startNodeRed(userDir);
-    const deployed = await red.request('POST', '/flows', flow(red.url), { 'Node-RED-Deployment-Type': 'full' });
-    expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
+    await red.deploy(flow(red.url));
   });
   after(async () => {
     await browser?.close();

@@ -49,8 +49,7 @@ describe(`two ${nodeRedPackage} processes on one MongoDB database`, function () 
       dirs.push(dir);
       const red = await startNodeRed(dir);
       reds.push(red);
-      const deployed = await red.request('POST', '/flows', flow(database), { 'Node-RED-Deployment-Type': 'full' });
-      expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
+      await red.deploy(flow(database));
     }
     await sleep(1000);
     const events = 20;

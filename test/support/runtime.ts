@@ -17,6 +17,8 @@ export interface RunningNodeRed {
   pid: number;
   output(): string;
   request(method: string, path: string, body?: unknown, headers?: Record<string, string>): Promise<{ status: number; json: unknown; text: string }>;
+  /** Deploys `flows` in full, as the editor's Deploy does, and resolves once they have started. */
+  deploy(flows: unknown[]): Promise<void>;
   stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
@@ -53,7 +55,7 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
     }
     await new Promise((r) => setTimeout(r, 100));
   }
-  return {
+  const running: RunningNodeRed = {
     url,
     userDir,
     pid: child.pid!,
@@ -73,6 +75,18 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
       }
       return { status: response.status, json, text };
     },
+    async deploy(flows) {
+      const started = () => log.split('Started flows').length - 1;
+      const before = started();
+      const answer = await running.request('POST', '/flows', flows, { 'Node-RED-Deployment-Type': 'full' });
+      if (answer.status !== 200 && answer.status !== 204) throw new Error(`deploy answered ${answer.status}: ${answer.text}`);
+      // The answer can come before the new flows run (an http in node's route is not there yet).
+      const deadline = Date.now() + 30_000;
+      while (started() === before) {
+        if (Date.now() > deadline) throw new Error(`the deployed flows did not start within 30 s:\n${log.slice(-3000)}`);
+        await new Promise((r) => setTimeout(r, 50));
+      }
+    },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) {
         try {
@@ -84,4 +98,5 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
       await exited;
     },
   };
+  return running;
 }

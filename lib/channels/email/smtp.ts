@@ -49,11 +49,16 @@ const SOCKET_TIMEOUT_MARGIN_MS = 500;
 /** nodemailer's timeouts of the setup (connect, greeting, STARTTLS): nothing of the message has left yet. */
 const SETUP_TIMEOUTS = new Set(['CONNECT_TIMEOUT', 'GREETING_TIMEOUT', 'UPGRADE_TIMEOUT']);
 
-export function smtpProvider(account: SmtpAccount): Provider & { close(): void } {
+/** What the outbox knows of an SMTP account's provider, wherever its sends run; refuses a pool size out of range. */
+export function smtpProviderTraits(account: SmtpAccount): Pick<Provider, 'name' | 'outbox' | 'retry'> & { timeoutMs: number; concurrency: number } {
   const problem = smtpConnectionsProblem(account.connections);
   if (problem) throw new RangeError(problem);
-  const connections = account.connections ?? DEFAULT_SMTP_CONNECTIONS;
-  const timeout = timeoutMsOf(account);
+  return { name: 'smtp', outbox: false, timeoutMs: timeoutMsOf(account), retry: retryPolicyOf(account), concurrency: account.connections ?? DEFAULT_SMTP_CONNECTIONS };
+}
+
+export function smtpProvider(account: SmtpAccount): Provider & { close(): void } {
+  const traits = smtpProviderTraits(account);
+  const { concurrency: connections, timeoutMs: timeout } = traits;
   const options: SMTPPool.Options = {
     pool: true,
     host: account.host,
@@ -70,11 +75,7 @@ export function smtpProvider(account: SmtpAccount): Provider & { close(): void }
   const transport = nodemailer.createTransport(options);
   const domain = /@([^>\s]+)>?\s*$/.exec(account.from)?.[1] ?? 'journeys.invalid';
   return {
-    name: 'smtp',
-    outbox: false,
-    timeoutMs: timeout,
-    retry: retryPolicyOf(account),
-    concurrency: connections,
+    ...traits,
     close: () => transport.close(),
     async send(delivery: Delivery): Promise<ProviderResult> {
       const content = delivery.content as EmailContent;
