@@ -1,7 +1,7 @@
 /**
  * email-account (config): an SMTP server to send through. The user name and password are
- * credentials, never in the flow file. It owns one pooled nodemailer transport for all the
- * send-email nodes that use it, closed when it is.
+ * credentials, never in the flow file. It owns one pooled nodemailer transport, on a thread
+ * of its own, for all the send-email nodes that use it, closed when it is.
  */
 import { isEmailAddress, smtpConnectionsProblem, smtpThreadProvider, type Provider, type SmtpAccount } from '../../lib/index.js';
 import { accountRetry, numberOrNone, type AccountRetryDef } from '../shared/account-retry.js';

@@ -69,15 +69,16 @@ export function installResumeHook(RED: NodeAPI): void {
       if (!instanceId) continue;
       const carrier = carriers.get(from.id);
       const term = carrier?.term() ?? null;
-      const wasPointed = pointed.has(msg);
-      if (carrier && !written.has(instanceId) && !(wasPointed && pointed.get(msg) === term)) {
+      // A msg pointed in this very term needs no write (a term is never undefined, nor a mark null).
+      const mark = pointed.get(msg);
+      if (carrier && !written.has(instanceId) && mark !== term) {
         written.add(instanceId);
         waits.push(
           carrier.writePoint(from.id, from.port, instanceId, msg).then(
             (outcome) => {
               if (outcome === 'taken') taken.add(instanceId);
               // Checked and still this process's: pointed again, for this term.
-              else if (outcome === 'recorded' && wasPointed) markPointed(msg, term);
+              else if (outcome === 'recorded' && mark !== undefined) markPointed(msg, term);
             },
             (err: Error) => from.node.warn(RED._('journey-store.errors.resume-point-failed', { instance: instanceId, message: err.message })),
           ),

@@ -7,6 +7,7 @@ import { once } from 'node:events';
 import { createServer } from 'node:net';
 import { join, resolve } from 'node:path';
 import { nodeRedPackage } from './node-red.js';
+import { eventually } from './timing.js';
 
 const root = resolve(__dirname, '../../..');
 
@@ -46,8 +47,10 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
   child.stderr?.on('data', (chunk: Buffer) => (log += chunk.toString()));
   const url = `http://127.0.0.1:${port}`;
   const exited = once(child, 'exit');
+  /** Node-RED logs this each time flows start: at start, and after each deploy. */
+  const startedFlows = () => log.split('Started flows').length - 1;
   const deadline = Date.now() + 60_000;
-  while (!/Started flows/.test(log)) {
+  while (startedFlows() === 0) {
     if (child.exitCode !== null) throw new Error(`Node-RED exited at start:\n${log}`);
     if (Date.now() > deadline) {
       process.kill(-child.pid!, 'SIGKILL');
@@ -76,16 +79,13 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
       return { status: response.status, json, text };
     },
     async deploy(flows) {
-      const started = () => log.split('Started flows').length - 1;
-      const before = started();
+      const before = startedFlows();
       const answer = await running.request('POST', '/flows', flows, { 'Node-RED-Deployment-Type': 'full' });
       if (answer.status !== 200 && answer.status !== 204) throw new Error(`deploy answered ${answer.status}: ${answer.text}`);
       // The answer can come before the new flows run (an http in node's route is not there yet).
-      const deadline = Date.now() + 30_000;
-      while (started() === before) {
-        if (Date.now() > deadline) throw new Error(`the deployed flows did not start within 30 s:\n${log.slice(-3000)}`);
-        await new Promise((r) => setTimeout(r, 50));
-      }
+      await eventually(() => (startedFlows() > before ? true : undefined), 30_000, 'the deployed flows to start').catch((err: Error) => {
+        throw new Error(`${err.message}:\n${log.slice(-3000)}`);
+      });
     },
     async stop(signal = 'SIGTERM') {
       if (child.exitCode === null) {
