@@ -1,9 +1,11 @@
 /** What only the embedded adapter has to get right: its journal file and its lock. */
 import { expect } from 'chai';
-import { appendFile, mkdtemp, readFile, rm, stat, writeFile } from 'node:fs/promises';
+import { appendFile, mkdir, mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore } from '../../lib/index.js';
+import { all } from '../support/stores.js';
+import { COMPACTION_THREAD_NAME } from '../../lib/store/embedded/compaction.js';
 
 describe('embedded store journal', () => {
   let directory: string;
@@ -23,6 +25,22 @@ describe('embedded store journal', () => {
     await reopened.close();
   });
 
+  it('keeps what is written after a torn last line was dropped', async () => {
+    const store = await EmbeddedStore.open({ directory });
+    await store.collection('c').insertOne({ _id: 'kept', n: 1 });
+    await store.close();
+    await appendFile(join(directory, 'journal.jsonl'), '{"c":"c","put":{"_id":"torn","n":');
+    const reopened = await EmbeddedStore.open({ directory });
+    await reopened.collection('c').insertOne({ _id: 'after', n: 2 });
+    await reopened.close();
+    const again = await EmbeddedStore.open({ directory });
+    expect(await all(again.collection('c').find({}, { sort: { _id: 1 } }))).to.deep.equal([
+      { _id: 'after', n: 2 },
+      { _id: 'kept', n: 1 },
+    ]);
+    await again.close();
+  });
+
   it('compacts a journal that outgrew its data, keeping the data', async () => {
     const store = await EmbeddedStore.open({ directory, compactAfterBytes: 64 * 1024 });
     await store.collection('c').insertOne({ _id: 'hot', n: 0, pad: 'x'.repeat(200) });
@@ -32,6 +50,51 @@ describe('embedded store journal', () => {
     expect(size).to.be.lessThan(200 * 1024); // uncompacted, 2,000 full copies would be ~500 KiB
     const reopened = await EmbeddedStore.open({ directory });
     expect((await reopened.collection<{ _id: string; n: number }>('c').findOne({ _id: 'hot' }))?.n).to.equal(2000);
+    await reopened.close();
+  });
+
+  it('goes on writing while a thread compacts, and keeps every write made meanwhile', async () => {
+    const store = await EmbeddedStore.open({ directory, compactAfterBytes: 256 * 1024 });
+    const c = store.collection<{ _id: string; n: number; tags?: string[]; pad?: string }>('c');
+    let seed = 7;
+    const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+    let writtenDuringCompaction = 0;
+    for (let round = 0; round < 300; round++) {
+      // Twenty writes at once share group commits; puts, patches and removals of the same few hundred documents.
+      await Promise.all(
+        Array.from({ length: 20 }, async () => {
+          const id = `d${random(300)}`;
+          const choice = random(4);
+          // $pull is not on the store's plain-update path: journaled as the whole document.
+          if (choice === 0) await c.updateOne({ _id: id }, { $set: { n: round, pad: 'x'.repeat(random(400)) }, $pull: { tags: `t${round - 1}` } }, { upsert: true });
+          else if (choice === 1) await c.updateOne({ _id: id }, { $inc: { n: 1 }, $set: { [`f${random(5)}`]: round } }, { upsert: true });
+          else if (choice === 2) await c.updateOne({ _id: id }, { $push: { tags: { $each: [`t${round}`], $slice: -3 } } });
+          else await c.deleteOne({ _id: id });
+        }),
+      );
+      if (await compactionThreadRuns()) writtenDuringCompaction++;
+    }
+    const expected = await all(c.find({}, { sort: { _id: 1 } }));
+    await store.close();
+    expect(writtenDuringCompaction, 'rounds of writes acknowledged while a compaction thread ran').to.be.greaterThan(0);
+    expect(await compactionThreadRuns(), 'the thread ended with the store').to.equal(false);
+    expect(await readdir(directory)).to.deep.equal(['journal.jsonl']);
+    const reopened = await EmbeddedStore.open({ directory });
+    expect(await all(reopened.collection('c').find({}, { sort: { _id: 1 } }))).to.deep.equal(expected);
+    await reopened.close();
+  });
+
+  it('loses nothing when a compaction fails, and goes on writing', async () => {
+    // A directory where the compacted file would go: the thread cannot write it.
+    await mkdir(join(directory, 'journal.jsonl.compact'));
+    const store = await EmbeddedStore.open({ directory, compactAfterBytes: 16 * 1024 });
+    const c = store.collection<{ _id: string; n: number; pad: string }>('c');
+    for (let i = 0; i < 400; i++) await c.updateOne({ _id: `d${i % 10}` }, { $set: { n: i, pad: 'x'.repeat(200) + i } }, { upsert: true });
+    await store.close();
+    expect((await stat(join(directory, 'journal.jsonl'))).size).to.be.greaterThan(90 * 1024);
+    const reopened = await EmbeddedStore.open({ directory });
+    const docs = await all(reopened.collection<{ _id: string; n: number }>('c').find({}, { sort: { _id: 1 } }));
+    expect(docs.map((d) => d.n)).to.deep.equal([390, 391, 392, 393, 394, 395, 396, 397, 398, 399]);
     await reopened.close();
   });
 
@@ -45,3 +108,10 @@ describe('embedded store journal', () => {
     await store.close();
   });
 });
+
+/** Whether a compaction thread of this process is running, by its name in /proc (Linux keeps 15 characters). */
+async function compactionThreadRuns(): Promise<boolean> {
+  const tasks = await readdir('/proc/self/task');
+  const names = await Promise.all(tasks.map((task) => readFile(`/proc/self/task/${task}/comm`, 'utf8').catch(() => '')));
+  return names.some((name) => name.trim() === COMPACTION_THREAD_NAME.slice(0, 15));
+}

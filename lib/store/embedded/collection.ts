@@ -166,11 +166,6 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     return clone(new Aggregator(pipeline).run(Array.from(this.docs.values())) as R[]);
   }
 
-  /** Journal records describing the whole collection, for compaction. */
-  *snapshot(): Iterable<JournalRecord> {
-    for (const doc of this.docs.values()) yield { c: this.name, put: doc };
-  }
-
   private modifyFirst(
     filter: Filter,
     update: Update,

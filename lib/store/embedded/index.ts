@@ -41,7 +41,6 @@ export class EmbeddedStore implements Store {
         join(directory, JOURNAL_FILE),
         { fsync: options.fsync ?? false, compactAfterBytes: options.compactAfterBytes ?? 16 * 1024 * 1024 },
         (record) => store.replay(record),
-        () => store.snapshot(),
       );
     } catch (err) {
       await releaseLock(directory);
@@ -79,10 +78,6 @@ export class EmbeddedStore implements Store {
     if ('put' in record) collection.put(record.put);
     else if ('patch' in record) collection.patch(record.patch, record.ops);
     else collection.remove(record.del);
-  }
-
-  private *snapshot(): Iterable<JournalRecord> {
-    for (const collection of this.collections.values()) yield* collection.snapshot();
   }
 }
 

@@ -3,19 +3,25 @@
  *
  * Each write is acknowledged only after its line reached the file (the OS page cache, or
  * the disk with `fsync`), so a process killed at any point loses nothing it acknowledged.
- * Writes that arrive while one is in flight share the next write call. When the file grows
- * well past the live data it is rewritten from a snapshot through a temp file and rename,
- * so a crash during compaction leaves either the old journal or the new one, never half.
+ * Writes that arrive while one is in flight share the next write call.
+ *
+ * When the file grows well past its last compacted size, a worker thread (compaction.ts)
+ * reads the journal up to that point and writes the latest version of each document to a
+ * temp file, while writes go on to the journal. The lines written meanwhile are then
+ * copied after the snapshot and the temp file renamed over the journal: a crash at any
+ * point leaves either the old journal or the new one, never half. Compacting on this
+ * thread re-encoded every stored document, up to a second in which no flow of the runtime
+ * could run (bench/HISTORY.md, first send, steps 7 and 8).
  */
-import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { createReadStream } from 'node:fs';
-import { createInterface } from 'node:readline';
+import { open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { decodeRecord, encodeRecord, type JournalRecord } from './codec.js';
+import { compactInThread } from './compaction.js';
 
 export interface JournalOptions {
   /** fsync after every group commit: survives power loss, not only a process crash. */
   fsync: boolean;
-  /** Compact when the file exceeds this many bytes and twice the last snapshot's size. */
+  /** Compact when the file exceeds this many bytes and twice its size after the last compaction. */
   compactAfterBytes: number;
 }
 
@@ -24,52 +30,91 @@ interface Waiter {
   reject: (err: Error) => void;
 }
 
+/** A snapshot the compaction thread finished: `target` holds the journal's first `covers` bytes, compacted. */
+interface Compacted {
+  target: string;
+  covers: number;
+  bytes: number;
+}
+
+const NEWLINE = 0x0a;
+
+/**
+ * Calls `apply` with each record of the journal's first `upTo` bytes and the line it was
+ * read from (without its newline). A line that does not decode is skipped: only the last
+ * can be torn (a crash mid-append), and it was never acknowledged. Answers the file's
+ * length read and the end of its last whole line that decoded.
+ */
+export async function readJournal(
+  file: string,
+  apply: (record: JournalRecord, line: string) => void,
+  upTo = Infinity,
+): Promise<{ bytes: number; intact: number }> {
+  let bytes = 0;
+  let intact = 0;
+  let rest: Buffer | null = null;
+  const input = createReadStream(file, upTo === Infinity ? {} : { end: upTo - 1 });
+  for await (const data of input as AsyncIterable<Buffer>) {
+    const chunk: Buffer = rest ? Buffer.concat([rest, data]) : data;
+    let start = 0;
+    for (let end = chunk.indexOf(NEWLINE); end !== -1; end = chunk.indexOf(NEWLINE, start)) {
+      if (end > start) {
+        const line = chunk.toString('utf8', start, end);
+        let record: JournalRecord | null = null;
+        try {
+          record = decodeRecord(line);
+        } catch {
+          // Skipped, as a torn line is; what follows it is still read.
+        }
+        if (record) {
+          apply(record, line);
+          intact = bytes + end + 1;
+        }
+      } else {
+        intact = bytes + end + 1;
+      }
+      start = end + 1;
+    }
+    bytes += start;
+    rest = start < chunk.length ? chunk.subarray(start) : null;
+  }
+  return { bytes: bytes + (rest?.length ?? 0), intact };
+}
+
 export class Journal {
   private pending: string[] = [];
   private waiters: Waiter[] = [];
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
-  private snapshotBytes = 0;
+  private compacting: Promise<void> | null = null;
+  private compacted: Compacted | null = null;
+  private compactedBytes: number;
 
   private constructor(
     private readonly file: string,
     private handle: FileHandle,
     private bytes: number,
     private readonly options: JournalOptions,
-    private readonly snapshot: () => Iterable<JournalRecord>,
   ) {
-    this.snapshotBytes = bytes;
+    this.compactedBytes = bytes;
   }
 
   /** Replays an existing journal through `apply`, then opens it for appending. */
-  static async open(
-    file: string,
-    options: JournalOptions,
-    apply: (record: JournalRecord) => void,
-    snapshot: () => Iterable<JournalRecord>,
-  ): Promise<Journal> {
+  static async open(file: string, options: JournalOptions, apply: (record: JournalRecord) => void): Promise<Journal> {
     let bytes = 0;
     const exists = await stat(file).then(
       (s) => s.isFile(),
       () => false,
     );
     if (exists) {
-      const lines = createInterface({ input: createReadStream(file, { encoding: 'utf8' }), crlfDelay: Infinity });
-      for await (const line of lines) {
-        bytes += Buffer.byteLength(line) + 1;
-        if (line.length === 0) continue;
-        let record: JournalRecord;
-        try {
-          record = decodeRecord(line);
-        } catch {
-          // Only the last line can be torn (a crash mid-append); it was never acknowledged.
-          continue;
-        }
-        apply(record);
-      }
+      const read = await readJournal(file, apply);
+      // A torn last line must go before anything is appended, or the next record would be
+      // joined to it into one line that does not decode, and lost though acknowledged.
+      if (read.intact < read.bytes) await truncate(file, read.intact);
+      bytes = read.intact;
     }
     const handle = await open(file, 'a');
-    return new Journal(file, handle, bytes, options, snapshot);
+    return new Journal(file, handle, bytes, options);
   }
 
   append(records: JournalRecord[]): Promise<void> {
@@ -86,13 +131,19 @@ export class Journal {
     while (this.flushing) await this.flushing;
   }
 
+  /** Waits for the writes and for a compaction under way, so the next start replays the compacted file. */
   async close(): Promise<void> {
-    await this.drain();
+    while (this.flushing || this.compacting) {
+      await this.compacting;
+      await this.drain();
+    }
     await this.handle.close();
   }
 
   private async flushLoop(): Promise<void> {
-    while (this.pending.length > 0) {
+    for (;;) {
+      if (this.compacted) await this.swapIn(this.compacted);
+      if (this.pending.length === 0) break;
       const chunk = this.pending.join('');
       const waiters = this.waiters;
       this.pending = [];
@@ -110,45 +161,61 @@ export class Journal {
         this.pending = [];
         this.waiters = [];
       }
-      if (!this.failure && this.bytes > this.options.compactAfterBytes && this.bytes > 2 * this.snapshotBytes) {
-        await this.compact().catch((err: Error) => {
-          this.failure = new Error(`embedded store compaction failed: ${err.message}`, { cause: err });
-        });
+      if (!this.failure && !this.compacting && this.bytes > this.options.compactAfterBytes && this.bytes > 2 * this.compactedBytes) {
+        this.compacting = this.compact();
       }
     }
     this.flushing = null;
   }
 
   private async compact(): Promise<void> {
-    const tmp = `${this.file}.compact`;
-    const out = await open(tmp, 'w');
-    let bytes = 0;
+    const target = `${this.file}.compact`;
+    const covers = this.bytes;
     try {
-      let buffer: string[] = [];
-      let size = 0;
-      for (const record of this.snapshot()) {
-        const line = encodeRecord(record);
-        buffer.push(line);
-        size += line.length;
-        if (size > 1 << 20) {
-          const chunk = buffer.join('');
-          await out.write(chunk);
-          bytes += Buffer.byteLength(chunk);
-          buffer = [];
-          size = 0;
-        }
-      }
-      const chunk = buffer.join('');
-      await out.write(chunk);
-      bytes += Buffer.byteLength(chunk);
-      await out.sync();
-    } finally {
-      await out.close();
+      const bytes = await compactInThread(this.file, covers, target);
+      this.compacted = { target, covers, bytes };
+      this.flushing ??= this.flushLoop();
+    } catch {
+      // Nothing is lost: the journal the thread read is still the one written to. The next
+      // try waits for the file to double again rather than failing on every write.
+      this.compactedBytes = this.bytes;
+      this.compacting = null;
+      await rm(target, { force: true }).catch(() => undefined);
     }
-    await rename(tmp, this.file);
-    await this.handle.close();
-    this.handle = await open(this.file, 'a');
-    this.bytes = bytes;
-    this.snapshotBytes = bytes;
+  }
+
+  /** Runs between two writes: copies what was written during the compaction after the snapshot, then renames it over the journal. */
+  private async swapIn({ target, covers, bytes }: Compacted): Promise<void> {
+    this.compacted = null;
+    const tail = this.bytes - covers;
+    try {
+      const out = await open(target, 'a');
+      try {
+        if (tail > 0) {
+          for await (const data of createReadStream(this.file, { start: covers, end: this.bytes - 1 }) as AsyncIterable<Buffer>) {
+            await out.write(data);
+          }
+        }
+        await out.sync();
+      } finally {
+        await out.close();
+      }
+      await rename(target, this.file);
+    } catch {
+      // Before the rename the journal is untouched: keep writing to it, and try again once it doubles.
+      this.compactedBytes = this.bytes;
+      this.compacting = null;
+      await rm(target, { force: true }).catch(() => undefined);
+      return;
+    }
+    try {
+      await this.handle.close();
+      this.handle = await open(this.file, 'a');
+      this.bytes = bytes + tail;
+      this.compactedBytes = this.bytes;
+    } catch (err) {
+      this.failure = new Error(`embedded store compaction failed: ${(err as Error).message}`, { cause: err });
+    }
+    this.compacting = null;
   }
 }
