@@ -59,6 +59,8 @@ describe('embedded store journal', () => {
     let seed = 7;
     const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
     let writtenDuringCompaction = 0;
+    // A thread just started has not lowered its priority yet; one seen later has.
+    const nicenessSeen = new Set<number>();
     for (let round = 0; round < 300; round++) {
       // Twenty writes at once share group commits; puts, patches and removals of the same few hundred documents.
       await Promise.all(
@@ -72,12 +74,17 @@ describe('embedded store journal', () => {
           else await c.deleteOne({ _id: id });
         }),
       );
-      if (await compactionThreadRuns()) writtenDuringCompaction++;
+      const thread = await compactionThread();
+      if (thread) {
+        writtenDuringCompaction++;
+        nicenessSeen.add(thread.nice);
+      }
     }
     const expected = await all(c.find({}, { sort: { _id: 1 } }));
     await store.close();
     expect(writtenDuringCompaction, 'rounds of writes acknowledged while a compaction thread ran').to.be.greaterThan(0);
-    expect(await compactionThreadRuns(), 'the thread ended with the store').to.equal(false);
+    expect([...nicenessSeen], 'the compaction thread runs at the lowest priority').to.include(19);
+    expect(await compactionThread(), 'the thread ended with the store').to.equal(null);
     expect(await readdir(directory)).to.deep.equal(['journal.jsonl']);
     const reopened = await EmbeddedStore.open({ directory });
     expect(await all(reopened.collection('c').find({}, { sort: { _id: 1 } }))).to.deep.equal(expected);
@@ -109,9 +116,14 @@ describe('embedded store journal', () => {
   });
 });
 
-/** Whether a compaction thread of this process is running, by its name in /proc (Linux keeps 15 characters). */
-async function compactionThreadRuns(): Promise<boolean> {
-  const tasks = await readdir('/proc/self/task');
-  const names = await Promise.all(tasks.map((task) => readFile(`/proc/self/task/${task}/comm`, 'utf8').catch(() => '')));
-  return names.some((name) => name.trim() === COMPACTION_THREAD_NAME.slice(0, 15));
+/** This process's compaction thread, if one runs, found by its name in /proc (Linux keeps 15 characters), with its nice value. */
+async function compactionThread(): Promise<{ nice: number } | null> {
+  for (const task of await readdir('/proc/self/task')) {
+    const name = await readFile(`/proc/self/task/${task}/comm`, 'utf8').catch(() => '');
+    if (name.trim() !== COMPACTION_THREAD_NAME.slice(0, 15)) continue;
+    const stat = await readFile(`/proc/self/task/${task}/stat`, 'utf8').catch(() => null);
+    // Fields after the parenthesised name: state is the 3rd field of the line, nice the 19th.
+    if (stat) return { nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19 - 3]) };
+  }
+  return null;
 }
