@@ -54,6 +54,11 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     this.indexes = new EqualityIndexes(indexed);
   }
 
+  /** How many documents it holds. */
+  get size(): number {
+    return this.docs.size;
+  }
+
   /** Stores a document as the current version (from a write or a journal replay). */
   put(doc: T): void {
     const previous = this.docs.get(doc._id);

@@ -41,6 +41,7 @@ export class EmbeddedStore implements Store {
         join(directory, JOURNAL_FILE),
         { fsync: options.fsync ?? false, compactAfterBytes: options.compactAfterBytes ?? 16 * 1024 * 1024 },
         (record) => store.replay(record),
+        () => [...store.collections.values()].reduce((sum, collection) => sum + collection.size, 0),
       );
     } catch (err) {
       await releaseLock(directory);

@@ -88,33 +88,42 @@ export class Journal {
   private failure: Error | null = null;
   private compacting: Promise<void> | null = null;
   private compacted: Compacted | null = null;
-  private compactedBytes: number;
 
   private constructor(
     private readonly file: string,
     private handle: FileHandle,
     private bytes: number,
+    private compactedBytes: number,
     private readonly options: JournalOptions,
-  ) {
-    this.compactedBytes = bytes;
-  }
+  ) {}
 
-  /** Replays an existing journal through `apply`, then opens it for appending. */
-  static async open(file: string, options: JournalOptions, apply: (record: JournalRecord) => void): Promise<Journal> {
+  /**
+   * Replays an existing journal through `apply`, then opens it for appending. `documents`
+   * answers how many documents the replay left.
+   */
+  static async open(file: string, options: JournalOptions, apply: (record: JournalRecord) => void, documents: () => number): Promise<Journal> {
     let bytes = 0;
+    let records = 0;
     const exists = await stat(file).then(
       (s) => s.isFile(),
       () => false,
     );
     if (exists) {
-      const read = await readJournal(file, apply);
+      const read = await readJournal(file, (record) => {
+        apply(record);
+        records++;
+      });
       // A torn last line must go before anything is appended, or the next record would be
       // joined to it into one line that does not decode, and lost though acknowledged.
       if (read.intact < read.bytes) await truncate(file, read.intact);
       bytes = read.intact;
     }
     const handle = await open(file, 'a');
-    return new Journal(file, handle, bytes, options);
+    // Taking the whole file as compacted would let a process restarted before its journal
+    // doubled never compact it: the share of it that is live is estimated from the records
+    // that made each document (one for a compacted journal, many for an overwritten one).
+    const live = records === 0 ? bytes : Math.round((bytes * Math.min(records, documents())) / records);
+    return new Journal(file, handle, bytes, live, options);
   }
 
   append(records: JournalRecord[]): Promise<void> {
