@@ -21,18 +21,31 @@ export interface CompactionJob {
 /** The thread's name, also the OS thread's (at most 15 characters show there). */
 export const COMPACTION_THREAD_NAME = 'journeys-compact';
 
-/** Compacts on a new worker thread; answers the bytes written to the target, fsynced. */
-export function compactInThread(file: string, covers: number, target: string): Promise<number> {
-  return new Promise<number>((resolve, reject) => {
-    const worker = new Worker(join(__dirname, 'compaction-thread-entry.js'), {
-      workerData: { file, covers, target } satisfies CompactionJob,
-      name: COMPACTION_THREAD_NAME,
-    });
+export interface CompactionRun {
+  /** The bytes written to the target, fsynced; rejects if the thread failed or was stopped. */
+  done: Promise<number>;
+  /** Stops the thread; `done` then rejects, and the target is left for the caller to remove. */
+  stop(): Promise<void>;
+}
+
+/** Compacts on a new worker thread. */
+export function compactInThread(file: string, covers: number, target: string): CompactionRun {
+  const worker = new Worker(join(__dirname, 'compaction-thread-entry.js'), {
+    workerData: { file, covers, target } satisfies CompactionJob,
+    name: COMPACTION_THREAD_NAME,
+  });
+  const done = new Promise<number>((resolve, reject) => {
     worker.once('message', resolve);
     worker.once('error', reject);
     // Without a message first, the thread ended without finishing (a promise settles once).
     worker.once('exit', (code) => reject(new Error(`the compaction thread stopped (exit code ${code}) before it finished`)));
   });
+  return {
+    done,
+    stop: async () => {
+      await worker.terminate();
+    },
+  };
 }
 
 /**

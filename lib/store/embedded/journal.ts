@@ -16,7 +16,7 @@
 import { createReadStream } from 'node:fs';
 import { open, rename, rm, stat, truncate, type FileHandle } from 'node:fs/promises';
 import { decodeRecord, encodeRecord, type JournalRecord } from './codec.js';
-import { compactInThread } from './compaction.js';
+import { compactInThread, type CompactionRun } from './compaction.js';
 
 export interface JournalOptions {
   /** fsync after every group commit: survives power loss, not only a process crash. */
@@ -87,6 +87,8 @@ export class Journal {
   private flushing: Promise<void> | null = null;
   private failure: Error | null = null;
   private compacting: Promise<void> | null = null;
+  private compaction: CompactionRun | null = null;
+  private closing = false;
   private compacted: Compacted | null = null;
 
   private constructor(
@@ -140,8 +142,14 @@ export class Journal {
     while (this.flushing) await this.flushing;
   }
 
-  /** Waits for the writes and for a compaction under way, so the next start replays the compacted file. */
+  /**
+   * Waits for the writes, and stops a compaction under way: one at the lowest priority on a
+   * busy machine could outlast Node-RED's wait for a closing node, and then rename its file
+   * over a journal the next store of this process has opened. A finished one is swapped in.
+   */
   async close(): Promise<void> {
+    this.closing = true;
+    await this.compaction?.stop();
     while (this.flushing || this.compacting) {
       await this.compacting;
       await this.drain();
@@ -170,7 +178,7 @@ export class Journal {
         this.pending = [];
         this.waiters = [];
       }
-      if (!this.failure && !this.compacting && this.bytes > this.options.compactAfterBytes && this.bytes > 2 * this.compactedBytes) {
+      if (!this.failure && !this.closing && !this.compacting && this.bytes > this.options.compactAfterBytes && this.bytes > 2 * this.compactedBytes) {
         this.compacting = this.compact();
       }
     }
@@ -181,7 +189,8 @@ export class Journal {
     const target = `${this.file}.compact`;
     const covers = this.bytes;
     try {
-      const bytes = await compactInThread(this.file, covers, target);
+      this.compaction = compactInThread(this.file, covers, target);
+      const bytes = await this.compaction.done;
       this.compacted = { target, covers, bytes };
       this.flushing ??= this.flushLoop();
     } catch {
@@ -190,6 +199,8 @@ export class Journal {
       this.compactedBytes = this.bytes;
       this.compacting = null;
       await rm(target, { force: true }).catch(() => undefined);
+    } finally {
+      this.compaction = null;
     }
   }
 
