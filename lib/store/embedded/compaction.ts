@@ -22,7 +22,7 @@ export interface CompactionJob {
 export const COMPACTION_THREAD_NAME = 'journeys-compact';
 
 export interface CompactionRun {
-  /** The bytes written to the target, fsynced; rejects if the thread failed or was stopped. */
+  /** The bytes written to the target, fsynced, once the thread has exited; rejects if it failed or was stopped. */
   done: Promise<number>;
   /** Stops the thread; `done` then rejects, and the target is left for the caller to remove. */
   stop(): Promise<void>;
@@ -34,11 +34,16 @@ export function compactInThread(file: string, covers: number, target: string): C
     workerData: { file, covers, target } satisfies CompactionJob,
     name: COMPACTION_THREAD_NAME,
   });
+  // Settled once the thread has exited, so a closed store leaves no thread behind.
   const done = new Promise<number>((resolve, reject) => {
-    worker.once('message', resolve);
-    worker.once('error', reject);
-    // Without a message first, the thread ended without finishing (a promise settles once).
-    worker.once('exit', (code) => reject(new Error(`the compaction thread stopped (exit code ${code}) before it finished`)));
+    let bytes: number | null = null;
+    let failure: Error | null = null;
+    worker.once('message', (written: number) => (bytes = written));
+    worker.once('error', (err) => (failure = err));
+    worker.once('exit', (code) => {
+      if (bytes !== null) resolve(bytes);
+      else reject(failure ?? new Error(`the compaction thread stopped (exit code ${code}) before it finished`));
+    });
   });
   return {
     done,
