@@ -13,16 +13,17 @@ const { file, covers, target } = workerData as CompactionJob;
 /**
  * Compaction can wait; the flows cannot. On a machine with two cores, a compaction at full
  * priority took the core the SMTP thread and the runtime's other threads share, for up to
- * three seconds at 100 MB. Below normal priority (nice 10) it gets about a tenth of a core
- * they keep busy, and all of one they leave idle; at the lowest (19) it all but stopped on
- * a machine kept busy, and the journal grew meanwhile. Linux keeps a priority per thread,
- * set through the thread's own id; elsewhere (no /proc/thread-self) the thread keeps the
- * process's priority.
+ * three seconds at 100 MB. At the lowest priority it runs on what they leave idle. On a
+ * machine busy without a pause it all but stops (about 1.5 % of a core), and the journal
+ * grows until the load eases: nothing is lost meanwhile, and the flows keep their p99
+ * (bench/HISTORY.md, first send, step 9: nice 10 against 19). Linux keeps a priority per
+ * thread, set through the thread's own id; elsewhere (no /proc/thread-self) the thread keeps
+ * the process's priority.
  */
 function yieldToTheFlows(): void {
   try {
     const threadId = Number(readlinkSync('/proc/thread-self').split('/').pop());
-    setPriority(threadId, constants.priority.PRIORITY_BELOW_NORMAL);
+    setPriority(threadId, constants.priority.PRIORITY_LOW);
   } catch {
     // Not Linux, or not permitted: compaction still runs, at the process's priority.
   }
