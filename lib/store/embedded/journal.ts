@@ -197,8 +197,9 @@ export class Journal {
       // Nothing is lost: the journal the thread read is still the one written to. The next
       // try waits for the file to double again rather than failing on every write.
       this.compactedBytes = this.bytes;
-      this.compacting = null;
+      // Cleared only once the file is gone: a closing store waits for this, and another compaction must not start before.
       await rm(target, { force: true }).catch(() => undefined);
+      this.compacting = null;
     } finally {
       this.compaction = null;
     }
@@ -224,8 +225,8 @@ export class Journal {
     } catch {
       // Before the rename the journal is untouched: keep writing to it, and try again once it doubles.
       this.compactedBytes = this.bytes;
-      this.compacting = null;
       await rm(target, { force: true }).catch(() => undefined);
+      this.compacting = null;
       return;
     }
     try {
