@@ -38,7 +38,7 @@ import {
   type ProviderResult,
 } from '../../lib/index.js';
 import { TestSmtpServer } from '../support/smtp.js';
-import { readdirSync, readFileSync } from 'node:fs';
+import { threadsNamed } from '../support/threads.js';
 import { forEachStore } from '../support/stores.js';
 import { eventually, sleep } from '../support/timing.js';
 
@@ -229,8 +229,7 @@ describe('an SMTP account on its own thread', () => {
   });
   const account = { host: '127.0.0.1', port: 0, secure: false, from: 'Shop <news@example.com>', connections: 3, timeoutSeconds: 2 };
   const on = () => ({ ...account, port: server.port });
-  /** Threads of this process named as the SMTP thread is (Linux names each thread in /proc). */
-  const smtpThreads = () => readdirSync('/proc/self/task').filter((task) => readFileSync(`/proc/self/task/${task}/comm`, 'utf8').trim() === SMTP_THREAD_NAME).length;
+  const smtpThreads = () => threadsNamed(SMTP_THREAD_NAME).length;
 
   it('sends the message the provider sends on the main thread, with the same outcomes and settings', async () => {
     const here = smtpProvider(on());

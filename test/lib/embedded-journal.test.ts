@@ -8,6 +8,7 @@ import { spawn } from 'node:child_process';
 import { all } from '../support/stores.js';
 import { WRITER_DOCUMENTS } from '../support/journal-writer.js';
 import { mulberry32 } from '../support/random.js';
+import { threadsNamed } from '../support/threads.js';
 import { eventually } from '../support/timing.js';
 import { COMPACTION_THREAD_NAME } from '../../lib/store/embedded/compaction.js';
 
@@ -18,23 +19,24 @@ describe('embedded store journal', () => {
   });
   afterEach(() => rm(directory, { recursive: true, force: true }));
 
-  it('ignores a torn last line left by a crash mid-write', async () => {
+  /** A store holding one document, closed, then a write torn by a crash mid-append, then opened again. */
+  async function reopenAfterTornWrite(): Promise<EmbeddedStore> {
     const store = await EmbeddedStore.open({ directory });
     await store.collection('c').insertOne({ _id: 'kept', n: 1 });
     await store.close();
     await appendFile(join(directory, 'journal.jsonl'), '{"c":"c","put":{"_id":"torn","n":');
-    const reopened = await EmbeddedStore.open({ directory });
+    return EmbeddedStore.open({ directory });
+  }
+
+  it('ignores a torn last line left by a crash mid-write', async () => {
+    const reopened = await reopenAfterTornWrite();
     expect(await reopened.collection('c').findOne({ _id: 'kept' })).to.deep.equal({ _id: 'kept', n: 1 });
     expect(await reopened.collection('c').count({})).to.equal(1);
     await reopened.close();
   });
 
   it('keeps what is written after a torn last line was dropped', async () => {
-    const store = await EmbeddedStore.open({ directory });
-    await store.collection('c').insertOne({ _id: 'kept', n: 1 });
-    await store.close();
-    await appendFile(join(directory, 'journal.jsonl'), '{"c":"c","put":{"_id":"torn","n":');
-    const reopened = await EmbeddedStore.open({ directory });
+    const reopened = await reopenAfterTornWrite();
     await reopened.collection('c').insertOne({ _id: 'after', n: 2 });
     await reopened.close();
     const again = await EmbeddedStore.open({ directory });
@@ -97,7 +99,7 @@ describe('embedded store journal', () => {
           else await c.deleteOne({ _id: id });
         }),
       );
-      const thread = await compactionThread();
+      const thread = compactionThread();
       if (thread) {
         writtenDuringCompaction++;
         nicenessSeen.add(thread.nice);
@@ -107,7 +109,7 @@ describe('embedded store journal', () => {
     await store.close();
     expect(writtenDuringCompaction, 'rounds of writes acknowledged while a compaction thread ran').to.be.greaterThan(0);
     expect([...nicenessSeen], 'the compaction thread runs at the lowest priority').to.include(19);
-    expect(await compactionThread(), 'the thread ended with the store').to.equal(null);
+    expect(compactionThread(), 'the thread ended with the store').to.equal(null);
     expect(await readdir(directory)).to.deep.equal(['journal.jsonl']);
     const reopened = await EmbeddedStore.open({ directory });
     expect(await all(reopened.collection('c').find({}, { sort: { _id: 1 } }))).to.deep.equal(expected);
@@ -125,9 +127,9 @@ describe('embedded store journal', () => {
     // Two records per document: half of this journal is taken as live, so the next write compacts it.
     const reopened = await EmbeddedStore.open({ directory, compactAfterBytes: 1024 * 1024 });
     await reopened.collection('c').updateOne({ _id: 'd0' }, { $set: { v: 1 } });
-    await eventually(compactionThread, 10_000, 'a compaction thread');
+    await eventually(() => compactionThread() ?? undefined, 10_000, 'a compaction thread');
     await reopened.close();
-    expect(await compactionThread(), 'the thread stopped with the store').to.equal(null);
+    expect(compactionThread(), 'the thread stopped with the store').to.equal(null);
     expect(await readdir(directory)).to.deep.equal(['journal.jsonl']);
     expect((await stat(join(directory, 'journal.jsonl'))).size, 'the journal as it was, with the one write after').to.be.greaterThan(written);
     const again = await EmbeddedStore.open({ directory });
@@ -175,18 +177,17 @@ describe('embedded store journal', () => {
       let seen = false;
       let finished = false;
       const watch = setInterval(() => {
-        void compactionThread(child.pid).then((thread) => {
-          if (killed) return;
-          if (thread && midCompaction) {
-            killedMidCompaction++;
-            kill();
-          } else if (thread) {
-            seen = true;
-          } else if (seen && !finished) {
-            finished = true;
-            finishedCompactions++;
-          }
-        });
+        const thread = compactionThread(child.pid);
+        if (killed) return;
+        if (thread && midCompaction) {
+          killedMidCompaction++;
+          kill();
+        } else if (thread) {
+          seen = true;
+        } else if (seen && !finished) {
+          finished = true;
+          finishedCompactions++;
+        }
       }, 2);
       // However slow the machine, a run ends.
       const giveUp = setTimeout(kill, 30_000);
@@ -234,15 +235,7 @@ describe('embedded store journal', () => {
   });
 });
 
-/** A process's compaction thread, if one runs, found by its name in /proc (Linux keeps 15 characters), with its nice value. */
-async function compactionThread(pid: number | 'self' = 'self'): Promise<{ nice: number } | null> {
-  const tasks = await readdir(`/proc/${pid}/task`).catch(() => []);
-  for (const task of tasks) {
-    const name = await readFile(`/proc/${pid}/task/${task}/comm`, 'utf8').catch(() => '');
-    if (name.trim() !== COMPACTION_THREAD_NAME.slice(0, 15)) continue;
-    const stat = await readFile(`/proc/${pid}/task/${task}/stat`, 'utf8').catch(() => null);
-    // Fields after the parenthesised name: state is the 3rd field of the line, nice the 19th.
-    if (stat) return { nice: Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19 - 3]) };
-  }
-  return null;
+/** A process's compaction thread, if one runs, with its nice value. */
+function compactionThread(pid: number | 'self' = 'self'): { nice: number } | null {
+  return threadsNamed(COMPACTION_THREAD_NAME, pid)[0] ?? null;
 }

@@ -47,9 +47,7 @@ export function compactInThread(file: string, covers: number, target: string): C
   });
   return {
     done,
-    stop: async () => {
-      await worker.terminate();
-    },
+    stop: () => worker.terminate().then(() => undefined),
   };
 }
 

@@ -194,15 +194,22 @@ export class Journal {
       this.compacted = { target, covers, bytes };
       this.flushing ??= this.flushLoop();
     } catch {
-      // Nothing is lost: the journal the thread read is still the one written to. The next
-      // try waits for the file to double again rather than failing on every write.
-      this.compactedBytes = this.bytes;
-      // Cleared only once the file is gone: a closing store waits for this, and another compaction must not start before.
-      await rm(target, { force: true }).catch(() => undefined);
-      this.compacting = null;
+      // Nothing is lost: the journal the thread read is still the one written to.
+      await this.abandon(target);
     } finally {
       this.compaction = null;
     }
+  }
+
+  /**
+   * Gives a compaction up, its temp file removed. The next try waits for the file to double
+   * again rather than failing on every write. Cleared only once the file is gone: a closing
+   * store waits for this, and another compaction must not start before.
+   */
+  private async abandon(target: string): Promise<void> {
+    this.compactedBytes = this.bytes;
+    await rm(target, { force: true }).catch(() => undefined);
+    this.compacting = null;
   }
 
   /** Runs between two writes: copies what was written during the compaction after the snapshot, then renames it over the journal. */
@@ -223,10 +230,8 @@ export class Journal {
       }
       await rename(target, this.file);
     } catch {
-      // Before the rename the journal is untouched: keep writing to it, and try again once it doubles.
-      this.compactedBytes = this.bytes;
-      await rm(target, { force: true }).catch(() => undefined);
-      this.compacting = null;
+      // Before the rename the journal is untouched: keep writing to it.
+      await this.abandon(target);
       return;
     }
     try {
