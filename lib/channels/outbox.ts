@@ -125,13 +125,20 @@ export class Outbox {
     const release = await slotsOf(provider)?.take();
     try {
       // The lease runs from when the send can start, not from when it joined the line.
-      return await this.attemptInSlot(id, provider, policy, new Date(now.getTime() + Date.now() - asked), abandon);
+      return await this.attemptInSlot(id, provider, policy, new Date(now.getTime() + Date.now() - asked), release, abandon);
     } finally {
       release?.();
     }
   }
 
-  private async attemptInSlot(id: string, provider: Provider, policy: RetryPolicy, now: Date, abandon?: AbortSignal): Promise<Delivery | null> {
+  private async attemptInSlot(
+    id: string,
+    provider: Provider,
+    policy: RetryPolicy,
+    now: Date,
+    release: (() => void) | undefined,
+    abandon?: AbortSignal,
+  ): Promise<Delivery | null> {
     const claim = await this.change(
       id,
       { status: 'queued', dueAt: { $lte: now } },
@@ -146,6 +153,8 @@ export class Outbox {
       // A provider adapter that throws has a bug or met something it did not expect: fail once, clearly.
       result = { status: 'failed', error: { code: 'PROVIDER_ERROR', message: err instanceof Error ? err.message : String(err) } };
     }
+    // The provider is done with it: the next delivery may go out while this outcome is recorded.
+    release?.();
     const at = new Date();
     if (result.status === 'sent') {
       return this.settle(claimed, {

@@ -3,7 +3,8 @@
  * provider that queues sends inside itself (nodemailer's pool) lends its slots before a
  * delivery is claimed, so a delivery is `sending` only while it is really being handed over:
  * one a crash catches still queued inside the provider would otherwise end unknown-outcome
- * although it never left.
+ * although it never left. The outbox gives a slot back as soon as the provider answers, not
+ * once the outcome is recorded: the connection is free by then.
  */
 export class Slots {
   private busy = 0;

@@ -399,13 +399,47 @@ forEachStore((ctx) => {
       expect((await statuses()).sort()).to.deep.equal(['queued', 'queued', 'queued', 'sending', 'sending']);
       gate.shift()!();
       await eventually(() => (gate.length === 2 && calls === 3 ? true : undefined), 2_000, 'the third send to take the freed slot');
-      expect((await statuses()).filter((s) => s === 'sending')).to.have.length(2);
+      // The slot frees when the provider answers, so the first may still be recording its outcome: the two not handed over are what must stay queued.
+      expect((await statuses()).filter((s) => s === 'queued')).to.have.length(2);
       while ((await statuses()).some((s) => s !== 'sent')) {
         gate.shift()?.();
         await sleep(10);
       }
       expect((await sending).map((d) => d?.status)).to.deep.equal(['sent', 'sent', 'sent', 'sent', 'sent']);
       expect(calls).to.equal(5);
+    });
+
+    // The slot is the connection: recording the outcome (a store round trip) must not keep the next delivery from it.
+    it('frees a slot when the provider answers, before the outcome is recorded', async () => {
+      let holdOutcomes = true;
+      const held: Array<() => void> = [];
+      const slowOutcomes = new Proxy(ctx.store, {
+        get(target, key, receiver) {
+          if (key !== 'collection') return Reflect.get(target, key, receiver) as unknown;
+          return (name: string) => {
+            const collection = target.collection<Delivery>(name);
+            if (name !== COLLECTIONS.deliveries) return collection;
+            return new Proxy(collection, {
+              get(c, k, r) {
+                if (k !== 'updateById') return Reflect.get(c, k, r) as unknown;
+                return async (...args: Parameters<typeof c.updateById>) => {
+                  if (holdOutcomes && args[1].$set?.status === 'sent') await new Promise<void>((resolve) => held.push(resolve));
+                  return c.updateById(...args);
+                };
+              },
+            });
+          };
+        },
+      });
+      const outbox = new Outbox(slowOutcomes);
+      const provider = Object.assign(scripted([]), { concurrency: 1 });
+      for (const id of ['f1', 'f2']) await outbox.create(queued(id));
+      const sending = Promise.all(['f1', 'f2'].map((id) => outbox.deliver(id, provider, { retry: fast })));
+      await eventually(() => (held.length === 2 ? true : undefined), 2_000, 'both sent while the first outcome is still being recorded');
+      expect(provider.calls).to.equal(2);
+      holdOutcomes = false;
+      for (const release of held) release();
+      expect((await sending).map((d) => d?.status)).to.deep.equal(['sent', 'sent']);
     });
 
     it('retries transient failures with backoff, then fails once the attempts are spent; fails permanent ones at once', async () => {
