@@ -12,7 +12,7 @@ import { MongoClient } from 'mongodb';
 import { COLLECTIONS, DEFAULT_SMTP_CONNECTIONS, EmbeddedStore, MongoStore, type Filter, type Profile, type Store } from '../lib/index.js';
 import { benchAudience } from './audience.js';
 import { benchFirstSend, STORE as FIRST_SEND_STORE } from './first-send.js';
-import { benchIngest, IN_FLIGHT, STORE as INGEST_STORE, type RawUpsert } from './ingest.js';
+import { benchIngest, IN_FLIGHT, seedPeople, STORE as INGEST_STORE, type IngestArm, type RawUpsert } from './ingest.js';
 import { startTestMongo } from '../test/support/mongo-server.js';
 import { countWire } from './wire-count.js';
 import { fmt, machine } from './measure.js';
@@ -54,8 +54,13 @@ interface StoreKind {
   rawRead(filter: Filter): Promise<number>;
   /** A journey-store config node (id `id`) on a fresh store of this kind, with its credentials; `uri` reaches MongoDB another way. */
   configNode(id: string, uri?: string): Promise<{ node: FlowNode; credentials: Credentials }>;
-  /** Upserts profile documents into a fresh place of this kind by the plainest writer there is (the bare driver on MongoDB). */
-  rawUpserts(uri?: string): Promise<{ upsert: RawUpsert; close(): Promise<void> }>;
+  /** The store a config node from `configNode` names, opened here: to fill it before a flow opens it. */
+  openConfigured(config: { node: FlowNode; credentials: Credentials }): Promise<Store>;
+  /**
+   * Upserts profile documents into a fresh place of this kind by the plainest writer there is
+   * (the bare driver on MongoDB), once `people` others are in it (seedPeople).
+   */
+  rawUpserts(uri?: string, people?: number): Promise<{ upsert: RawUpsert; close(): Promise<void> }>;
 }
 
 async function main(): Promise<void> {
@@ -85,8 +90,10 @@ async function main(): Promise<void> {
       async configNode(id) {
         return { node: { id, type: 'journey-store', backend: 'embedded', directory: await freshDirectory() }, credentials: {} };
       },
-      async rawUpserts() {
+      openConfigured: ({ node }) => EmbeddedStore.open({ directory: String(node.directory) }),
+      async rawUpserts(_uri, people = 0) {
         const store = await EmbeddedStore.open({ directory: await freshDirectory() });
+        await seedPeople(store, people);
         const profiles = store.collection<Profile>(COLLECTIONS.profiles);
         return {
           upsert: async (_id, update) => void (await profiles.updateOne({ _id }, update, { upsert: true })),
@@ -113,9 +120,15 @@ async function main(): Promise<void> {
       async configNode(id, uri = mongo.uri) {
         return { node: { id, type: 'journey-store', backend: 'mongodb', database: freshDatabase() }, credentials: { [id]: { uri } } };
       },
-      async rawUpserts(uri = mongo.uri) {
+      openConfigured: ({ node, credentials }) => MongoStore.open({ uri: String(credentials[node.id]?.uri), database: String(node.database) }),
+      async rawUpserts(uri = mongo.uri, people = 0) {
+        const place = freshDatabase();
+        if (people > 0) {
+          const store = await MongoStore.open({ uri, database: place });
+          await seedPeople(store, people).finally(() => store.close());
+        }
         const client = await MongoClient.connect(uri);
-        const profiles = client.db(freshDatabase()).collection<{ _id: string }>(COLLECTIONS.profiles);
+        const profiles = client.db(place).collection<{ _id: string }>(COLLECTIONS.profiles);
         return {
           upsert: async (_id, update) => void (await profiles.updateOne({ _id }, update, { upsert: true })),
           close: () => client.close(),
@@ -469,6 +482,50 @@ async function ingestSection(kinds: StoreKind[], mongoUri: string, mongoServer: 
         'Alone it would use an index only for a query on exactly the index\'s fields; our launcher (test/mongo-server) answers a query with an `_id` and other conditions through the `_id` index, as MongoDB does, so each guarded write of the flow (by `_id` and a condition: the event not counted yet, the profile not merged away, its version unchanged) is a lookup like the raw arm\'s upsert. ' +
         'The commands per event are the figure that carries over to a real MongoDB. Set MONGODB_URI to a real MongoDB to measure the goal.',
     );
+  }
+  if (!quick) lines.push('', ...(await grownIngest(kinds, onTestServer)));
+  return lines;
+}
+
+/** People already in the store for the ingest growth rows, a tenth apart, and the events each row runs. */
+const GROWN_PEOPLE = [2_400, 24_000, 240_000];
+const GROWN_EVENTS = 10_000;
+
+/**
+ * The same ingest over a store that already holds people the events never name: whether an
+ * event costs more in a larger store. Not on the test MongoDB server, whose figures say
+ * little of a real one's and which fills slowly.
+ */
+async function grownIngest(kinds: StoreKind[], onTestServer: boolean): Promise<string[]> {
+  const lines = [
+    `Over a store that already holds *people* others (each a profile with its userId and email claimed, as earlier sign-ups leave them), ${fmt(GROWN_EVENTS)} events each, both arms over the same number of people` +
+      (onTestServer ? '; on the embedded store only (the MongoDB test server would take minutes to fill):' : ':'),
+    '',
+    '| store | people in store | arm | events | s | events/s | ratio to raw | latency p50 ms | p99 ms | peak RSS MiB |',
+    '|---|---|---|---|---|---|---|---|---|---|',
+  ];
+  for (const kind of storesOf(kinds).filter((k) => k.name === 'embedded' || !onTestServer)) {
+    for (const people of GROWN_PEOPLE) {
+      console.log(`ingest on ${kind.name}, ${fmt(GROWN_EVENTS)} events, ${fmt(people)} people in the store…`);
+      const config = await kind.configNode(INGEST_STORE);
+      const store = await kind.openConfigured(config);
+      await seedPeople(store, people).finally(() => store.close());
+      const raw = await kind.rawUpserts(undefined, people);
+      let arms: IngestArm[];
+      try {
+        arms = await benchIngest({ events: GROWN_EVENTS, store: config, raw: raw.upsert });
+      } finally {
+        await raw.close();
+      }
+      const ceiling = arms[0]!;
+      for (const a of arms) {
+        lines.push(
+          `| ${kind.name} | ${fmt(people)} | ${a.arm} | ${fmt(a.events)} | ${fmt(a.seconds, 1)} | ${fmt(a.perSecond)} | ${fmt(a.perSecond / ceiling.perSecond, 2)} | ${fmt(a.p50, 1)} | ${fmt(a.p99, 1)} | ${fmt(a.peakRssMiB)} |`,
+        );
+        console.log(`  ${a.arm}: ${fmt(a.perSecond)}/s, p50 ${fmt(a.p50, 1)} ms, p99 ${fmt(a.p99, 1)} ms`);
+      }
+      growth.push({ store: kind.name, figure: 'ingest through the flow, events/s', of: 'people in the store', size: people, value: arms[1]!.perSecond });
+    }
   }
   return lines;
 }

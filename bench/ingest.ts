@@ -3,7 +3,8 @@
  * runtime (bench/node-red.ts), a bounded number in flight, beside the ceiling: the same
  * people's profile documents upserted raw, one write per event, with as many in flight.
  */
-import type { Update } from '../lib/index.js';
+import { claimDoc, COLLECTIONS, type IdentityDoc, type Profile, type Store, type Update } from '../lib/index.js';
+import { profileDoc } from '../test/support/stores.js';
 import { closedLoop, peakRss, percentile } from './measure.js';
 import { benchNodeRed, type Credentials, type FlowNode } from './node-red.js';
 
@@ -174,4 +175,37 @@ export async function benchIngest(plan: IngestPlan): Promise<IngestArm[]> {
 function commandCounter(sent: (() => number) | undefined): () => number | undefined {
   const from = sent?.();
   return () => (sent && from !== undefined ? sent() - from : undefined);
+}
+
+const SEED_BATCH = 5_000;
+
+/**
+ * `count` people the run's events never name, each a profile with its userId and email
+ * claimed, as earlier events leave them: the store a flow meets once it has run a while.
+ */
+export async function seedPeople(store: Store, count: number): Promise<void> {
+  const profiles = store.collection<Profile>(COLLECTIONS.profiles);
+  const claims = store.collection<IdentityDoc>(COLLECTIONS.identities);
+  const at = new Date();
+  for (let start = 0; start < count; start += SEED_BATCH) {
+    const batch = Array.from({ length: Math.min(SEED_BATCH, count - start) }, (_, k) => {
+      const userId = `earlier-u${start + k}`;
+      return { _id: `earlier-p${start + k}`, userId, email: `${userId}@example.com`, pro: (start + k) % 3 !== 0 };
+    });
+    await profiles.insertMany(
+      batch.map((p) =>
+        profileDoc(
+          p._id,
+          {
+            identities: { userId: [p.userId], email: [p.email] },
+            traits: { firstName: `Person ${p.userId}`, plan: p.pro ? 'pro' : 'free', firstSource: 'ads', visits: 3 },
+            consent: { email: { status: 'granted', at } },
+            aggregates: { signed_up: { count: 1, first: at, last: at }, page_viewed: { count: 2, first: at, last: at } },
+          },
+          at,
+        ),
+      ),
+    );
+    await claims.insertMany(batch.flatMap((p) => [claimDoc('userId', p.userId, p._id, at), claimDoc('email', p.email, p._id, at)]));
+  }
 }

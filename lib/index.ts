@@ -10,7 +10,7 @@ export { RefusalNotice, REFUSAL_WARNING_INTERVAL_MS, type RefusalWarning } from 
 export { checkIdentities, identityKey, type Identities } from './profiles/identities.js';
 export type { Profile, IdentityDoc, ConsentEntry, ConsentStatus, EventAggregate } from './profiles/profile.js';
 export { RECENT_EVENT_TIMES } from './profiles/profile.js';
-export { resolveProfile, findProfile, findLiveProfile, followMerges } from './profiles/resolve.js';
+export { claimDoc, resolveProfile, findProfile, findLiveProfile, followMerges } from './profiles/resolve.js';
 export { countEvent } from './profiles/aggregates.js';
 export {
   applyProfileChanges,

@@ -115,7 +115,8 @@ function listed(identities: Record<string, string>): Record<string, string[]> {
   return Object.fromEntries(Object.entries(identities).map(([type, value]) => [type, [value]]));
 }
 
-function claimDoc(type: string, value: string, profileId: string, at: Date): IdentityDoc {
+/** The document that gives an identity to a profile: its `_id` is the identity, so one profile holds it. */
+export function claimDoc(type: string, value: string, profileId: string, at: Date): IdentityDoc {
   return { _id: identityKey(type, value), type, value, profileId, at };
 }
 
