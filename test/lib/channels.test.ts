@@ -39,7 +39,7 @@ import {
 } from '../../lib/index.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { threadsNamed } from '../support/threads.js';
-import { forEachStore } from '../support/stores.js';
+import { forEachStore, intercepted } from '../support/stores.js';
 import { eventually, sleep } from '../support/timing.js';
 
 const scope = { profile: { traits: { firstName: 'Ada', tags: ['a', 'b'] } }, event: { name: 'signed_up' }, journey: { name: 'welcome' }, msg: {} };
@@ -413,23 +413,9 @@ forEachStore((ctx) => {
     it('frees a slot when the provider answers, before the outcome is recorded', async () => {
       let holdOutcomes = true;
       const held: Array<() => void> = [];
-      const slowOutcomes = new Proxy(ctx.store, {
-        get(target, key, receiver) {
-          if (key !== 'collection') return Reflect.get(target, key, receiver) as unknown;
-          return (name: string) => {
-            const collection = target.collection<Delivery>(name);
-            if (name !== COLLECTIONS.deliveries) return collection;
-            return new Proxy(collection, {
-              get(c, k, r) {
-                if (k !== 'updateById') return Reflect.get(c, k, r) as unknown;
-                return async (...args: Parameters<typeof c.updateById>) => {
-                  if (holdOutcomes && args[1].$set?.status === 'sent') await new Promise<void>((resolve) => held.push(resolve));
-                  return c.updateById(...args);
-                };
-              },
-            });
-          };
-        },
+      const slowOutcomes = intercepted(ctx.store, COLLECTIONS.deliveries, 'updateById', (original) => async (id, update, where) => {
+        if (holdOutcomes && update.$set?.status === 'sent') await new Promise<void>((resolve) => held.push(resolve));
+        return original(id, update, where);
       });
       const outbox = new Outbox(slowOutcomes);
       const provider = Object.assign(scripted([]), { concurrency: 1 });

@@ -14,7 +14,7 @@ import {
 } from '../../lib/index.js';
 import type { Doc } from '../../lib/store/port.js';
 import { eventually, sleep } from '../support/timing.js';
-import { all, forEachStore } from '../support/stores.js';
+import { all, forEachStore, intercepted } from '../support/stores.js';
 
 describe('wait times', () => {
   it('finds the next local time of day, across midnight and DST', () => {
@@ -222,26 +222,12 @@ describe('waits', function () {
       agenda = await createAgenda(ctx.store, { processEveryMs: 100 });
       // The store refuses the resume's write twice, as a store failing over might.
       let refusals = 2;
-      const flaky = new Proxy(ctx.store, {
-        get(target, key, receiver) {
-          if (key !== 'collection') return Reflect.get(target, key, receiver) as unknown;
-          return (name: string) => {
-            const collection = target.collection<JourneyInstance>(name);
-            if (name !== COLLECTIONS.instances) return collection;
-            return new Proxy(collection, {
-              get(c, k, r) {
-                if (k !== 'findOneAndUpdate') return Reflect.get(c, k, r) as unknown;
-                return (...args: Parameters<typeof c.findOneAndUpdate>) => {
-                  if (refusals > 0 && args[0].status === 'waiting') {
-                    refusals -= 1;
-                    return Promise.reject(new Error('store unavailable'));
-                  }
-                  return c.findOneAndUpdate(...args);
-                };
-              },
-            });
-          };
-        },
+      const flaky = intercepted(ctx.store, COLLECTIONS.instances, 'findOneAndUpdate', (original) => (filter, update, options) => {
+        if (refusals > 0 && filter.status === 'waiting') {
+          refusals -= 1;
+          return Promise.reject(new Error('store unavailable'));
+        }
+        return original(filter, update, options);
       });
       const waits = new Waits(flaky, agenda);
       const resumed: Resumed[] = [];

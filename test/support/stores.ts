@@ -4,6 +4,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { EmbeddedStore, MongoStore, type Profile, type Store } from '../../lib/index.js';
+import type { Collection, Doc } from '../../lib/store/port.js';
 
 export interface StoreFixture {
   readonly name: 'embedded' | 'mongodb';
@@ -89,4 +90,27 @@ export async function all<T>(iterable: AsyncIterable<T>): Promise<T[]> {
   const out: T[] = [];
   for await (const x of iterable) out.push(x);
   return out;
+}
+
+/**
+ * The store as it is, but for one method of one collection, which `replace` builds from the
+ * original: a test that makes one write slow or fail and leaves every other as it was.
+ */
+export function intercepted<K extends keyof Collection<Doc>>(
+  store: Store,
+  collectionName: string,
+  method: K,
+  replace: (original: Collection<Doc>[K]) => Collection<Doc>[K],
+): Store {
+  return new Proxy(store, {
+    get(target, key, receiver) {
+      if (key !== 'collection') return Reflect.get(target, key, receiver) as unknown;
+      return (name: string) => {
+        const collection = target.collection<Doc>(name);
+        if (name !== collectionName) return collection;
+        const replaced = replace((collection[method] as (...args: unknown[]) => unknown).bind(collection) as Collection<Doc>[K]);
+        return new Proxy(collection, { get: (c, k, r) => (k === method ? replaced : (Reflect.get(c, k, r) as unknown)) });
+      };
+    },
+  });
 }
