@@ -96,7 +96,19 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
         }
       }
       await exited;
+      // Node-RED is the start script's child, in the same group: once the script has exited it
+      // may still be there (a zombie not yet reaped) and hold the embedded store's lock.
+      await eventually(() => (processGroupAlive(child.pid!) ? undefined : true), 10_000, 'the Node-RED process group to be gone');
     },
   };
   return running;
+}
+
+function processGroupAlive(pgid: number): boolean {
+  try {
+    process.kill(-pgid, 0);
+    return true;
+  } catch {
+    return false;
+  }
 }
