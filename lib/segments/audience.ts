@@ -1,8 +1,8 @@
 /**
  * Audience runs: a brand-initiated campaign enrols every profile that matches segment rules
- * into a journey. A run pages through the matching profiles in `_id` order (one bounded
- * page in memory at a time, never the audience), paced to a rate, and checkpoints the last
- * `_id` it finished in the store. Each profile's instance id is derived from the run and
+ * into a journey. A run reads the matching profiles in `_id` order through one cursor, a
+ * bounded page in memory at a time, never the audience, paced to a rate, and checkpoints
+ * the last `_id` it finished in the store. Each profile's instance id is derived from the run and
  * the profile, so a run resumed after a crash repeats at most the work after its last
  * checkpoint and finds what it had already enrolled instead of enrolling it again.
  *
@@ -86,7 +86,7 @@ export type StartResult = { status: 'started'; run: AudienceRunner } | { status:
 /** How long a silent owner keeps its run; the runner renews it at every checkpoint. */
 export const LEASE_MS = 30_000;
 const CHECKPOINT_MS = 1_000;
-/** Profiles read per query: a bounded slice of the audience (a few MB), few enough queries on a store that scans. */
+/** Profiles worked on between two reads of the cursor: a bounded slice of the audience (a few MB). */
 const PAGE_SIZE = 5_000;
 /** Profiles enrolled in one batch (a few round trips for all of them), and the most held before a checkpoint. */
 const MAX_CHUNK = 250;
@@ -252,11 +252,11 @@ export class AudienceRunner {
   private async loop(): Promise<void> {
     const filter = compileSegment(this.run.rules, this.run.asOf);
     const pacer = new Pacer(this.run.rate);
-    const profiles = this.store.collection<Profile>(COLLECTIONS.profiles);
+    const pages = new ProfilePages(this.store.collection<Profile>(COLLECTIONS.profiles), filter, this.run.after);
     const instances = this.store.collection<JourneyInstance>(COLLECTIONS.instances);
     try {
       for (;;) {
-        const page = await readPage(profiles, filter, this.run.after);
+        const page = await pages.next();
         const last = page[page.length - 1]?._id;
         if (last !== undefined && (this.run.reserved === null || last > this.run.reserved) && !(await this.reserve(last))) return;
         for (let start = 0; start < page.length && !this.halt; ) {
@@ -278,6 +278,8 @@ export class AudienceRunner {
       else await this.checkpoint(new Date(0)); // released: free for the next owner at once
     } catch (err) {
       await this.finish('failed', err instanceof Error ? err.message : String(err)).catch(() => undefined);
+    } finally {
+      await pages.close();
     }
   }
 
@@ -364,10 +366,54 @@ export class AudienceRunner {
   }
 }
 
-/** The next page of matching profiles after `after`, in `_id` order. */
-async function readPage(profiles: Collection<Profile>, filter: Filter, after: string | null): Promise<Profile[]> {
-  const query = after === null ? filter : { $and: [filter, { _id: { $gt: after } }] };
-  const page: Profile[] = [];
-  for await (const doc of profiles.find(query, { sort: { _id: 1 }, limit: PAGE_SIZE })) page.push(doc);
-  return page;
+/**
+ * The matching profiles after a run's checkpoint, in `_id` order, a page at a time from one
+ * cursor: one query for the whole audience, where a query per page would cost a store without
+ * a range index (the test server) a read of every profile each time. A cursor that breaks
+ * after delivering something (a server drops one left idle for ten minutes while a slow rate
+ * works through a page) is opened again after the last profile it gave.
+ */
+class ProfilePages {
+  private cursor: AsyncIterator<Profile> | null = null;
+  /** Whether the open cursor has given a profile: one that breaks before that fails the run. */
+  private delivered = false;
+
+  constructor(
+    private readonly profiles: Collection<Profile>,
+    private readonly filter: Filter,
+    private after: string | null,
+  ) {}
+
+  async next(): Promise<Profile[]> {
+    const page: Profile[] = [];
+    while (page.length < PAGE_SIZE) {
+      const cursor = (this.cursor ??= this.open());
+      let read: IteratorResult<Profile>;
+      try {
+        read = await cursor.next();
+      } catch (err) {
+        if (!this.delivered) throw err;
+        await this.close();
+        continue;
+      }
+      if (read.done) break;
+      this.delivered = true;
+      this.after = read.value._id;
+      page.push(read.value);
+    }
+    return page;
+  }
+
+  async close(): Promise<void> {
+    const cursor = this.cursor;
+    this.cursor = null;
+    // A broken cursor may fail to close too; it is being given up either way.
+    await cursor?.return?.().catch(() => undefined);
+  }
+
+  private open(): AsyncIterator<Profile> {
+    this.delivered = false;
+    const query = this.after === null ? this.filter : { $and: [this.filter, { _id: { $gt: this.after } }] };
+    return this.profiles.find(query, { sort: { _id: 1 } })[Symbol.asyncIterator]();
+  }
 }

@@ -14,9 +14,10 @@ import {
   type RunListener,
   type RunSpec,
   type RunSummary,
+  type Filter,
   type Store,
 } from '../../lib/index.js';
-import { all, forEachStore, profileDoc } from '../support/stores.js';
+import { all, forEachStore, intercepted, profileDoc } from '../support/stores.js';
 
 const RULES = { match: 'all' as const, rules: [{ kind: 'trait' as const, field: 'plan', op: 'eq' as const, value: 'pro' }] };
 
@@ -25,13 +26,15 @@ async function seedProfiles(store: Store, count: number): Promise<string[]> {
   const profiles = store.collection<Profile>(COLLECTIONS.profiles);
   const at = new Date('2026-11-01T00:00:00Z');
   const pro: string[] = [];
+  const docs: Profile[] = [];
   for (let i = 0; i < count; i++) {
     const _id = `p-${String(i).padStart(5, '0')}`;
     const isPro = i % 3 === 0;
     const merged = i === 3;
-    await profiles.insertOne(profileDoc(_id, { traits: { plan: isPro ? 'pro' : 'free' }, ...(merged ? { mergedInto: 'p-00000' } : {}) }, at));
+    docs.push(profileDoc(_id, { traits: { plan: isPro ? 'pro' : 'free' }, ...(merged ? { mergedInto: 'p-00000' } : {}) }, at));
     if (isPro && !merged) pro.push(_id);
   }
+  for (let i = 0; i < docs.length; i += 1_000) await profiles.insertMany(docs.slice(i, i + 1_000));
   return pro;
 }
 
@@ -83,11 +86,18 @@ describe('audience runs', function () {
   this.timeout(60_000);
 
   forEachStore((ctx) => {
-    it('enrols every matching live profile once, in _id order, and reports the finished run', async () => {
-      const pro = await seedProfiles(ctx.store, 2_500); // more than one page
+    it('enrols every matching live profile once, in _id order, read with one query, and reports the finished run', async () => {
+      const pro = await seedProfiles(ctx.store, 16_000); // 5,332 match: more than one page of 5,000
+      const queries: Filter[] = [];
+      const counted = intercepted(ctx.store, COLLECTIONS.profiles, 'find', (original) => (filter, options) => {
+        queries.push(filter);
+        return original(filter, options);
+      });
       const r = recorder();
-      const run = await started(ctx.store, spec(), 'owner-a', r);
+      const run = await started(counted, spec(), 'owner-a', r);
       await run.finished();
+      // A query per page would read the whole collection each time on a store without a range index.
+      expect(queries).to.have.lengthOf(1);
       expect(r.enteredIds).to.deep.equal(pro);
       expect(r.refusedIds).to.deep.equal([]);
       expect(r.summaries).to.have.lengthOf(1);
@@ -145,6 +155,39 @@ describe('audience runs', function () {
       await remote.finished();
       expect(other.summaries.map((s) => s.status)).to.deep.equal(['stopped']);
       expect(other.enteredIds.length).to.be.lessThan(100);
+    });
+
+    it('opens its cursor again after the last profile it gave when the cursor breaks; fails the run when a new one breaks at once', async () => {
+      const pro = await seedProfiles(ctx.store, 300); // 100 match
+      const queries: Filter[] = [];
+      // The first cursor breaks after 40 profiles, as one a server dropped while the run was idle.
+      const breaking = intercepted(ctx.store, COLLECTIONS.profiles, 'find', (original) => (filter, options) => {
+        queries.push(filter);
+        const source = original(filter, options);
+        if (queries.length > 1) return source;
+        return (async function* () {
+          let given = 0;
+          for await (const doc of source) {
+            if (given++ === 40) throw new Error('cursor id 7 not found');
+            yield doc;
+          }
+        })();
+      });
+      const r = recorder();
+      await (await started(breaking, spec(), 'owner-a', r)).finished();
+      expect(r.enteredIds).to.deep.equal(pro);
+      expect(r.summaries[0]).to.deep.include({ status: 'done', entered: pro.length, refused: 0 });
+      expect(queries).to.have.lengthOf(2);
+      expect(JSON.stringify(queries[1])).to.include(JSON.stringify({ _id: { $gt: pro[39] } }));
+
+      // A cursor that breaks before giving anything is a store that cannot answer: the run fails, saying why.
+      const broken = intercepted(ctx.store, COLLECTIONS.profiles, 'find', () => () => ({
+        [Symbol.asyncIterator]: () => ({ next: () => Promise.reject(new Error('connection refused')) }),
+      }));
+      const failed = recorder();
+      await (await started(broken, spec({ node: 'seg2' }), 'owner-a', failed)).finished();
+      expect(failed.summaries[0]).to.deep.include({ status: 'failed', error: 'connection refused', entered: 0 });
+      expect(failed.enteredIds).to.deep.equal([]);
     });
 
     it('resumes after a crash from its checkpoint without enrolling anyone twice', async () => {

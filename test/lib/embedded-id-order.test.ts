@@ -67,4 +67,19 @@ describe('embedded store: reads in _id order', () => {
     expect(await page('a')).to.deep.equal(['b', 'e']);
     expect(await page('e')).to.deep.equal([]);
   });
+
+  it('walks lazily: a cursor finds each document as it stands when reached, so it holds no list of the collection', async () => {
+    const collection = new EmbeddedCollection<Doc & { n: number }>('profiles', persist);
+    for (const _id of ['a', 'b', 'c', 'd']) await collection.insertOne({ _id, n: 0 });
+    const cursor = collection.find({}, { sort: { _id: 1 } })[Symbol.asyncIterator]();
+    expect((await cursor.next()).value).to.deep.equal({ _id: 'a', n: 0 });
+    await collection.updateOne({ _id: 'c' }, { $set: { n: 1 } });
+    await collection.deleteOne({ _id: 'b' });
+    const rest: Doc[] = [];
+    for (let read = await cursor.next(); !read.done; read = await cursor.next()) rest.push(read.value);
+    expect(rest).to.deep.equal([
+      { _id: 'c', n: 1 },
+      { _id: 'd', n: 0 },
+    ]);
+  });
 });

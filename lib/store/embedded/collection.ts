@@ -108,14 +108,13 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   }
 
   async findOne(filter: Filter, options: Pick<FindOptions, 'sort' | 'projection'> = {}): Promise<T | null> {
-    const { docs, copies } = this.select(filter, { ...options, limit: 1 });
-    const [first] = docs;
-    return first ? (copies ? first : clone(first)) : null;
+    const [first] = this.select(filter, { ...options, limit: 1 });
+    return first ? shaper<T>(options.projection)(first) : null;
   }
 
   async *find(filter: Filter, options: FindOptions = {}): AsyncIterable<T> {
-    const { docs, copies } = this.select(filter, options);
-    for (const doc of docs) yield copies ? doc : clone(doc);
+    const shape = shaper<T>(options.projection);
+    for (const doc of this.select(filter, options)) yield shape(doc);
   }
 
   async count(filter: Filter): Promise<number> {
@@ -152,7 +151,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
   }
 
   async deleteOne(filter: Filter): Promise<number> {
-    const [target] = this.select(filter, { limit: 1 }).docs;
+    const [target] = this.select(filter, { limit: 1 });
     if (!target) return 0;
     this.remove(target._id);
     await this.persist([{ c: this.name, del: target._id }]);
@@ -176,7 +175,7 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     update: Update,
     upsert: boolean,
   ): { result: UpdateResult; before: T | null; after: T | null; records: JournalRecord[] } {
-    const [current] = this.select(filter, { limit: 1 }).docs;
+    const [current] = this.select(filter, { limit: 1 });
     if (current) {
       const next = this.applyUpdate(current, update, false);
       if (next) this.put(next.doc);
@@ -221,43 +220,40 @@ export class EmbeddedCollection<T extends Doc> implements Collection<T> {
     return updated.ops ? { c: this.name, patch: updated.doc._id, ops: updated.ops } : { c: this.name, put: updated.doc };
   }
 
-  /** The matching documents; `copies` when they are already the caller's own (a projection copies what it keeps). */
-  private select(filter: Filter, options: FindOptions): { docs: T[]; copies: boolean } {
+  /**
+   * The matching documents, the stored objects themselves, sorted, skipped and limited. A sort
+   * by _id alone walks the _ids in order lazily, so a cursor over a whole collection (an
+   * audience run's) holds no list of it and finds each document as it stands when reached.
+   */
+  private select(filter: Filter, options: FindOptions): Iterable<T> {
     const skip = options.skip ?? 0;
-    const end = options.limit && options.limit > 0 ? skip + options.limit : undefined;
+    const limit = options.limit && options.limit > 0 ? options.limit : Number.POSITIVE_INFINITY;
     const direction = idSortDirection(options.sort);
-    const inOrder = direction === null ? null : this.scanInIdOrder(filter, direction, end);
-    let docs = inOrder ?? this.matching(filter);
-    if (options.sort && !inOrder) {
-      const sort = options.sort;
-      docs = new Aggregator([{ $sort: sort }]).run(docs as AnyObject[]) as T[];
-    }
-    docs = docs.slice(skip, end);
-    if (options.projection && Object.keys(options.projection).length > 0) {
-      const tree = inclusionTree(options.projection);
-      if (tree) return { docs: docs.map((d) => project(d, tree, clone)), copies: true };
-      docs = new Aggregator([{ $project: options.projection }]).run(docs as AnyObject[]) as T[];
-    }
-    return { docs, copies: false };
+    const walk = direction === null ? null : this.walkInIdOrder(filter, direction);
+    if (walk) return window(walk, skip, limit);
+    let docs = this.matching(filter);
+    if (options.sort) docs = new Aggregator([{ $sort: options.sort }]).run(docs as AnyObject[]) as T[];
+    return docs.slice(skip, skip + limit);
   }
 
   /**
-   * The matches of a filter no lookup narrows, walked in _id order from the least _id it
-   * admits and stopped at `wanted`: a run reading page after page in _id order (an audience
-   * run's) costs a page each time, not a sort of every match. Null when a lookup narrows the
-   * filter (sorting those few is cheaper than walking).
+   * The matches of a filter no lookup narrows, in _id order from the least _id it admits. Null
+   * when a lookup narrows the filter (sorting those few is cheaper than walking). The walk keeps
+   * the order of _ids as it was when it began; one removed since is passed over.
    */
-  private scanInIdOrder(filter: Filter, direction: 1 | -1, wanted = Number.POSITIVE_INFINITY): T[] | null {
+  private walkInIdOrder(filter: Filter, direction: 1 | -1): Iterable<T> | null {
     if (('_id' in filter && equalityValues(filter._id)) || this.indexes.candidates(filter)) return null;
     const query = compileFilter(filter);
     const ids = (this.sortedIds ??= [...this.docs.keys()].sort());
-    const out: T[] = [];
     const floor = direction === 1 ? idFloor(filter) : null;
-    for (let i = floor ? firstAbove(ids, floor) : direction === 1 ? 0 : ids.length - 1; i >= 0 && i < ids.length && out.length < wanted; i += direction) {
-      const doc = this.docs.get(ids[i]!)!;
-      if (query.test(doc)) out.push(doc);
-    }
-    return out;
+    const start = floor ? firstAbove(ids, floor) : direction === 1 ? 0 : ids.length - 1;
+    const docs = this.docs;
+    return (function* () {
+      for (let i = start; i >= 0 && i < ids.length; i += direction) {
+        const doc = docs.get(ids[i]!);
+        if (doc && query.test(doc)) yield doc;
+      }
+    })();
   }
 
   private matching(filter: Filter): T[] {
@@ -330,6 +326,30 @@ function hasOnlyId(filter: Filter): boolean {
 /** A string, number or boolean compared for equality: what the equality index keys exactly. */
 function isPlainEquality(condition: unknown): boolean {
   return typeof condition === 'string' || typeof condition === 'number' || typeof condition === 'boolean';
+}
+
+/** What a read hands out for each stored document: its own copy, projected. */
+function shaper<T>(projection: FindOptions['projection']): (doc: T) => T {
+  if (!projection || Object.keys(projection).length === 0) return clone;
+  const tree = inclusionTree(projection);
+  if (tree) return (doc) => project(doc, tree, clone);
+  const stage = new Aggregator([{ $project: projection }]);
+  return (doc) => clone(stage.run([doc as AnyObject])[0] as T);
+}
+
+/** `docs` from the `skip`th on, at most `limit` of them. */
+function* window<T>(docs: Iterable<T>, skip: number, limit: number): Generator<T> {
+  if (limit <= 0) return;
+  let skipped = 0;
+  let given = 0;
+  for (const doc of docs) {
+    if (skipped < skip) {
+      skipped += 1;
+      continue;
+    }
+    yield doc;
+    if (++given >= limit) return;
+  }
 }
 
 /** 1 or -1 for a sort by _id alone; null for any other. */
