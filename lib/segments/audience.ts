@@ -414,6 +414,6 @@ class ProfilePages {
   private open(): AsyncIterator<Profile> {
     this.delivered = false;
     const query = this.after === null ? this.filter : { $and: [this.filter, { _id: { $gt: this.after } }] };
-    return this.profiles.find(query, { sort: { _id: 1 } })[Symbol.asyncIterator]();
+    return this.profiles.find(query, { sort: { _id: 1 }, batchSize: PAGE_SIZE })[Symbol.asyncIterator]();
   }
 }

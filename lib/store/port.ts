@@ -36,6 +36,12 @@ export interface FindOptions {
   skip?: number;
   limit?: number;
   projection?: Record<string, 0 | 1>;
+  /**
+   * Documents a cursor fetches per round trip, and so the most it holds unread: without it
+   * a server may send everything left (the test server does) or 16 MiB. The embedded
+   * store reads in place and has no use for it.
+   */
+  batchSize?: number;
 }
 
 export interface UpdateOptions {
