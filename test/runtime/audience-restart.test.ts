@@ -6,12 +6,9 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { COLLECTIONS, findRun, LEASE_MS, MongoStore, type JourneyInstance, type Profile, type Store } from '../../lib/index.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite } from '../support/runtime.js';
 import { profileDoc, testMongoUri } from '../support/stores.js';
 
 const PROFILES = 1_800;
@@ -44,13 +41,10 @@ const flow = (database: string) => [
 
 describe(`an audience run across a SIGKILL (real ${nodeRedPackage} process, MongoDB)`, function () {
   this.timeout(180_000);
-  let userDir = '';
-  let red: RunningNodeRed | undefined;
+  const suite = nodeRedSuite('audience-restart');
   let store: Store | undefined;
   after(async () => {
-    await red?.stop();
     await store?.close();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
   it('resumes after the restart and enrols and tracks each matching profile exactly once', async () => {
@@ -60,14 +54,12 @@ describe(`an audience run across a SIGKILL (real ${nodeRedPackage} process, Mong
       .collection<Profile>(COLLECTIONS.profiles)
       .insertMany(Array.from({ length: PROFILES }, (_, i) => profileDoc(`r-${String(i).padStart(5, '0')}`, { traits: { plan: i % 6 === 5 ? 'free' : 'pro' } })));
 
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-audience-restart-'));
-    red = await startNodeRed(userDir);
+    let red = await suite.start();
     await red.deploy(flow(database));
     expect((await red.request('POST', '/audience/go', {})).status).to.equal(200);
     // Past a few checkpoints, well before the end (1,500 at 200/s take 7.5 s).
     await sleep(3_000);
     await red.stop('SIGKILL');
-    red = undefined;
 
     const atCrash = await findRun(store, 'ar-seg');
     expect(atCrash?.status).to.equal('running');
@@ -75,7 +67,7 @@ describe(`an audience run across a SIGKILL (real ${nodeRedPackage} process, Mong
     const instances = store.collection<JourneyInstance>(COLLECTIONS.instances);
     const enrolledAtCrash = await instances.count({ journey: 'winback' });
 
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     // The dead process's lease lapses, then the restarted node takes the run over and finishes it.
     const deadline = Date.now() + LEASE_MS + 60_000;
     while ((await findRun(store, 'ar-seg'))?.status === 'running') {

@@ -12,13 +12,10 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { COLLECTIONS, COMPLETED_REASON, MongoStore, WAIT_JOB, signWebhook, type Delivery, type JourneyInstance, type Store } from '../../lib/index.js';
 import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
 import { mulberry32 } from '../support/random.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { all, testMongoUri } from '../support/stores.js';
 import type { Doc } from '../../lib/store/port.js';
@@ -85,21 +82,19 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
   const smtp = new TestSmtpServer();
   const { accountSid, authToken } = testAccount();
   const twilio = new TwilioApiServer(accountSid, authToken);
-  let userDir = '';
+  const suite = nodeRedSuite('chaos');
+  /** The process running now; none between a kill and the restart. */
   let red: RunningNodeRed | undefined;
   let store: Store | undefined;
 
   before(async () => {
     await smtp.start();
     await twilio.start();
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-chaos-'));
   });
   after(async () => {
-    await red?.stop();
     await store?.close();
     await twilio.stop();
     await smtp.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
   /**
@@ -164,7 +159,7 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
     const random = mulberry32(seed);
     const database = `chaos_${randomUUID().slice(0, 8)}`;
     store = await MongoStore.open({ uri: testMongoUri(), database });
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     await red.deploy(flow(database, smtp.port, twilio));
 
     const started = Date.now();
@@ -183,7 +178,7 @@ describe(`SIGKILL at random moments during ${PEOPLE.toLocaleString('en-US')} jou
       red = undefined;
       // What the kill caught mid-send: the only deliveries that may end unknown-outcome.
       for (const d of await all(deliveryDocs.find({ status: 'sending' }))) caughtSending.add(d._id);
-      red = await startNodeRed(userDir);
+      red = await suite.start();
     }
     fed = await feeding;
     console.log(`      killed at ${kills.join('; ')}; every event answered 2xx at ${seconds()}`);

@@ -6,46 +6,38 @@
  * waits' jobs moved to now), so each step also crosses a restart.
  */
 import { expect } from 'chai';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { COLLECTIONS, type Delivery, type JourneyInstance, type Store } from '../../lib/index.js';
 import { daytimeZone, waitsFallDue, withEmbeddedStore } from '../support/examples.js';
 import { all } from '../support/stores.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 
 describe(`the example flow "Abandoned cart" (real ${nodeRedPackage} process, embedded store, outbox)`, function () {
   this.timeout(180_000);
-  let userDir = '';
-  let red: RunningNodeRed | undefined;
+  const suite = nodeRedSuite('example-cart');
   before(async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-example-cart-'));
-    await copyFile(join(root, 'examples', 'Abandoned cart.json'), join(userDir, 'flows.json'));
-  });
-  after(async () => {
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
+    await copyFile(join(root, 'examples', 'Abandoned cart.json'), join(suite.userDir, 'flows.json'));
   });
 
-  const withStore = <T>(work: (store: Store) => Promise<T>) => withEmbeddedStore(userDir, work);
+  const withStore = <T>(work: (store: Store) => Promise<T>) => withEmbeddedStore(suite.userDir, work);
   const elapse = async (store: Store, node: string) => (await waitsFallDue(store, node)).map((i) => i.profileId);
   /** Runs Node-RED long enough for due waits to fire and their sends to finish. */
   async function runAWhile(): Promise<void> {
-    red = await startNodeRed(userDir);
+    const red = await suite.start();
     await sleep(3_000);
     expect(red.output()).to.not.match(/\[error\]/);
     await red.stop();
-    red = undefined;
   }
 
   it('reminds those who did not buy, A or B, and texts only the high-value cart a day later', async () => {
     const timezone = daytimeZone();
-    red = await startNodeRed(userDir);
+    const red = await suite.start();
     const cart = (who: string, value: number, consent: Record<string, boolean>) =>
-      red!.request('POST', '/shop/events', {
+      red.request('POST', '/shop/events', {
         name: 'cart_abandoned',
         identities: { email: `${who}@example.com`, phone: `+4477009000${value}` },
         traits: { firstName: who, cartValue: value, timezone },
@@ -60,7 +52,6 @@ describe(`the example flow "Abandoned cart" (real ${nodeRedPackage} process, emb
     expect(bought.json).to.include({ entered: false, reason: 'NOT_A_TRIGGER' });
     await sleep(500);
     await red.stop();
-    red = undefined;
 
     // The hour passes without a purchase from Ada or Bob.
     const waited = await withStore(async (store) => {

@@ -6,15 +6,14 @@
  */
 import { expect } from 'chai';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import mqtt from 'mqtt';
 import { COLLECTIONS, type Delivery } from '../../lib/index.js';
 import { daytimeZone, withEmbeddedStore } from '../support/examples.js';
 import { all } from '../support/stores.js';
 import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
-import { freePort, startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { freePort, nodeRedSuite } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 
@@ -28,36 +27,30 @@ function mosquittoPath(): string {
 
 describe(`the example flow "IoT heat alert" with Mosquitto (real ${nodeRedPackage} process, embedded store, outbox)`, function () {
   this.timeout(120_000);
-  let work = '';
+  const suite = nodeRedSuite('example-iot');
   let broker: ChildProcess | undefined;
-  let red: RunningNodeRed | undefined;
   after(async () => {
-    await red?.stop();
     broker?.kill('SIGTERM');
-    if (work) await rm(work, { recursive: true, force: true });
   });
 
   it('turns hot readings published over MQTT into one push per person per hour', async () => {
-    work = await mkdtemp(join(tmpdir(), 'journeys-example-iot-'));
     const port = await freePort();
-    await writeFile(join(work, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
+    await writeFile(join(suite.userDir, 'mosquitto.conf'), `listener ${port} 127.0.0.1\nallow_anonymous true\npersistence false\n`);
     let brokerLog = '';
-    broker = spawn(mosquittoPath(), ['-c', join(work, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
+    broker = spawn(mosquittoPath(), ['-c', join(suite.userDir, 'mosquitto.conf')], { stdio: ['ignore', 'pipe', 'pipe'] });
     broker.stdout?.on('data', (c: Buffer) => (brokerLog += c.toString()));
     broker.stderr?.on('data', (c: Buffer) => (brokerLog += c.toString()));
 
     // The example as imported, pointed at this broker instead of localhost:1883.
     const flow = JSON.parse(await readFile(join(root, 'examples', 'IoT heat alert.json'), 'utf8')) as Array<Record<string, unknown>>;
-    const userDir = join(work, 'user');
-    await import('node:fs/promises').then((fs) => fs.mkdir(userDir));
-    await writeFile(join(userDir, 'flows.json'), JSON.stringify(flow.map((n) => (n.type === 'mqtt-broker' ? { ...n, broker: '127.0.0.1', port: String(port) } : n))));
-    red = await startNodeRed(userDir);
+    await writeFile(join(suite.userDir, 'flows.json'), JSON.stringify(flow.map((n) => (n.type === 'mqtt-broker' ? { ...n, broker: '127.0.0.1', port: String(port) } : n))));
+    const red = await suite.start();
 
     const client = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`).catch((err: Error) => {
       throw new Error(`the broker did not take a connection: ${err.message}\n${brokerLog}`);
     });
     // Node-RED subscribes once its broker node has connected.
-    await eventually(() => (/Connected to broker/.test(red!.output()) ? true : undefined), 20_000, "Node-RED's mqtt broker node to connect");
+    await eventually(() => (/Connected to broker/.test(red.output()) ? true : undefined), 20_000, "Node-RED's mqtt broker node to connect");
     const timezone = daytimeZone();
     const reading = (user: string, celsius: number, n: number) =>
       client.publishAsync(
@@ -76,9 +69,8 @@ describe(`the example flow "IoT heat alert" with Mosquitto (real ${nodeRedPackag
     await client.endAsync();
     await sleep(2_000);
     await red.stop();
-    red = undefined;
 
-    await withEmbeddedStore(userDir, async (store) => {
+    await withEmbeddedStore(suite.userDir, async (store) => {
       const pushes = await all(store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'io-push' }));
       expect(pushes.map((d) => [d.to[0], d.status, d.outbox]).sort()).to.deep.equal([
         ['token-ann', 'sent', true],

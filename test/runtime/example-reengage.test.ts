@@ -5,12 +5,11 @@
  * inactive ones with consent, once each, to the outbox, and tracks each send.
  */
 import { expect } from 'chai';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { COLLECTIONS, EmbeddedStore, findRun, type Delivery, type Profile } from '../../lib/index.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite } from '../support/runtime.js';
 import { withEmbeddedStore } from '../support/examples.js';
 import { all, profileDoc } from '../support/stores.js';
 
@@ -19,18 +18,12 @@ const DAY = 86_400_000;
 
 describe(`the example flow "Re-engagement campaign" (real ${nodeRedPackage} process, embedded store, outbox)`, function () {
   this.timeout(120_000);
-  let userDir = '';
-  let red: RunningNodeRed | undefined;
-  after(async () => {
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
-  });
+  const suite = nodeRedSuite('example-reengage');
 
   it('mails everyone inactive for 30 days with email consent, once, when the campaign runs', async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-example-reengage-'));
-    await copyFile(join(root, 'examples', 'Re-engagement campaign.json'), join(userDir, 'flows.json'));
+    await copyFile(join(root, 'examples', 'Re-engagement campaign.json'), join(suite.userDir, 'flows.json'));
     const granted = { email: { status: 'granted' as const, at: new Date() } };
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
+    const store = await EmbeddedStore.open({ directory: join(suite.userDir, 'journeys-store') });
     const longAgo = new Date(Date.now() - 40 * DAY);
     await store.collection<Profile>(COLLECTIONS.profiles).insertMany([
       profileDoc('quiet-1', { traits: { firstName: 'Ann', email: 'ann@example.com' }, consent: granted }, longAgo),
@@ -40,7 +33,7 @@ describe(`the example flow "Re-engagement campaign" (real ${nodeRedPackage} proc
     ]);
     await store.close();
 
-    red = await startNodeRed(userDir);
+    const red = await suite.start();
     for (let press = 0; press < 2; press++) {
       const pressed = await red.request('POST', '/inject/rg-cron');
       expect(pressed.status, pressed.text).to.equal(200);
@@ -48,9 +41,8 @@ describe(`the example flow "Re-engagement campaign" (real ${nodeRedPackage} proc
       await sleep(2_500);
     }
     await red.stop();
-    red = undefined;
 
-    await withEmbeddedStore(userDir, async (after) => {
+    await withEmbeddedStore(suite.userDir, async (after) => {
       const mails = await all(after.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'rg-mail' }));
       expect(mails.map((d) => [d.to[0], d.status, d.outbox]).sort()).to.deep.equal([
         ['ann@example.com', 'sent', true],

@@ -5,14 +5,13 @@
  */
 import { expect } from 'chai';
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { COLLECTIONS, type Delivery } from '../../lib/index.js';
 import { withEmbeddedStore } from '../support/examples.js';
 import { all } from '../support/stores.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 
@@ -38,19 +37,13 @@ function run(script: string, env: Record<string, string>): Promise<{ status: num
 
 describe(`the example flow "Order webhook", fed by the README's curl (real ${nodeRedPackage} process)`, function () {
   this.timeout(120_000);
-  let userDir = '';
-  let red: RunningNodeRed | undefined;
-  after(async () => {
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
-  });
+  const suite = nodeRedSuite('example-webhook');
 
   it('takes the signed order, mails the confirmation to the outbox, and refuses it unsigned or replayed', async () => {
     for (const tool of ['curl', 'openssl']) {
       expect(spawnSync('bash', ['-c', `command -v ${tool}`]).status, `${tool} is needed (apt-get install ${tool}; .ci/run installs it)`).to.equal(0);
     }
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-example-webhook-'));
-    red = await startNodeRed(userDir);
+    const red = await suite.start();
     const flow = JSON.parse(await readFile(join(root, 'examples', 'Order webhook.json'), 'utf8')) as Array<Record<string, unknown>>;
     const withSecret = flow.map((n) => (n.type === 'event-in' ? { ...n, credentials: { secret: 'change-me' } } : n));
     await red.deploy(withSecret);
@@ -69,9 +62,8 @@ describe(`the example flow "Order webhook", fed by the README's curl (real ${nod
     expect(forged.out).to.match(/BAD_SIGNATURE/);
     await sleep(1_500);
     await red.stop();
-    red = undefined;
 
-    await withEmbeddedStore(userDir, async (store) => {
+    await withEmbeddedStore(suite.userDir, async (store) => {
       const mails = await all(store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 'wh-mail' }));
       expect(mails.map((d) => [d.to[0], d.status, d.outbox])).to.deep.equal([['ada@example.com', 'sent', true]]);
       expect(mails[0]!.content.subject).to.equal('Your order of 42 EUR');

@@ -5,36 +5,31 @@
  * the restart finds it overdue) only the one who did not buy gets the tips email.
  */
 import { expect } from 'chai';
-import { copyFile, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import { COLLECTIONS, type Delivery, type JourneyInstance, type Profile, type Store } from '../../lib/index.js';
 import { waitsFallDue, withEmbeddedStore } from '../support/examples.js';
 import { all } from '../support/stores.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 
 describe(`the example flow "Welcome series" (real ${nodeRedPackage} process, embedded store, outbox)`, function () {
   this.timeout(180_000);
-  let userDir = '';
+  const suite = nodeRedSuite('example-welcome');
+  /** The process running now, which `post` sends to. */
   let red: RunningNodeRed | undefined;
 
   before(async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-example-welcome-'));
-    await copyFile(join(root, 'examples', 'Welcome series.json'), join(userDir, 'flows.json'));
-  });
-  after(async () => {
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
+    await copyFile(join(root, 'examples', 'Welcome series.json'), join(suite.userDir, 'flows.json'));
   });
 
-  const withStore = <T>(work: (store: Store) => Promise<T>) => withEmbeddedStore(userDir, work);
+  const withStore = <T>(work: (store: Store) => Promise<T>) => withEmbeddedStore(suite.userDir, work);
   const post = (body: unknown) => red!.request('POST', '/journeys/welcome/events', body);
 
   it('mails a welcome at sign-up, and after two days the tips only to those who did not buy', async () => {
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     const ada = await post({ name: 'signed_up', identities: { email: 'ada@example.com' }, traits: { firstName: 'Ada', plan: 'pro' }, consent: { email: true }, messageId: 'w-1' });
     expect(ada.status, ada.text).to.equal(202);
     expect(ada.json).to.deep.include({ accepted: true, entered: true });
@@ -51,7 +46,6 @@ describe(`the example flow "Welcome series" (real ${nodeRedPackage} process, emb
     expect(bought.json).to.deep.include({ accepted: true, entered: false });
     await sleep(500);
     await red.stop();
-    red = undefined;
 
     // Two days pass: the waits' jobs fall due (moved to now while nothing runs).
     const parked = await withStore(async (store) => {
@@ -71,10 +65,9 @@ describe(`the example flow "Welcome series" (real ${nodeRedPackage} process, emb
     });
     expect(parked).to.equal(1);
 
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     await sleep(3_000);
     await red.stop();
-    red = undefined;
 
     await withStore(async (store) => {
       const tips = await all(store.collection<Delivery>(COLLECTIONS.deliveries).find({ node: 's2' }));

@@ -7,12 +7,11 @@
  * during a compaction loses a few hundred events here.
  */
 import { expect } from 'chai';
-import { mkdtemp, rm, stat } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COLLECTIONS, EmbeddedStore, type Profile } from '../../lib/index.js';
 import { eventually, nodeRedPackage } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite } from '../support/runtime.js';
 
 const z = 'compaction-tab';
 const flow = [
@@ -30,20 +29,12 @@ const IN_FLIGHT = 8;
 
 describe(`the embedded journal compacting in a real ${nodeRedPackage} process, then a SIGKILL`, function () {
   this.timeout(240_000);
-  let userDir: string;
-  let red: RunningNodeRed | undefined;
-  before(async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-compaction-'));
-  });
-  after(async () => {
-    await red?.stop();
-    await rm(userDir, { recursive: true, force: true });
-  });
+  const suite = nodeRedSuite('compaction');
 
   it('keeps every acknowledged event, counted once, across compactions and the kill', async () => {
-    red = await startNodeRed(userDir);
+    const red = await suite.start();
     await red.deploy(flow);
-    const journal = join(userDir, 'journeys-store', 'journal.jsonl');
+    const journal = join(suite.userDir, 'journeys-store', 'journal.jsonl');
     const acknowledged = new Map<string, number>();
     let sent = 0;
     // A compaction ends by renaming its file over the journal: a new inode.
@@ -52,7 +43,7 @@ describe(`the embedded journal compacting in a real ${nodeRedPackage} process, t
     const post = async () => {
       const i = sent++;
       const userId = `jc-u${i % PEOPLE}`;
-      const r = await red!.request('POST', '/compaction/events', { name: 'viewed', userId, messageId: `jc-${i}`, properties: { blob: BLOB, i } });
+      const r = await red.request('POST', '/compaction/events', { name: 'viewed', userId, messageId: `jc-${i}`, properties: { blob: BLOB, i } });
       expect(r.status, r.text).to.equal(200);
       acknowledged.set(userId, (acknowledged.get(userId) ?? 0) + 1);
     };
@@ -69,9 +60,8 @@ describe(`the embedded journal compacting in a real ${nodeRedPackage} process, t
     // More events after the swap, then the kill lands with none of them shut down cleanly.
     for (let k = 0; k < 20; k++) await Promise.all(Array.from({ length: IN_FLIGHT }, post));
     await red.stop('SIGKILL');
-    red = undefined;
 
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
+    const store = await EmbeddedStore.open({ directory: join(suite.userDir, 'journeys-store') });
     try {
       expect(await store.collection(COLLECTIONS.events).count({ status: 'processed' })).to.equal(sent);
       const counts = new Map<string, number>();

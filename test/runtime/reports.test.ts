@@ -6,31 +6,29 @@
  * sidebar in Chromium must show them; a click on a funnel row selects its node.
  */
 import { expect } from 'chai';
-import { copyFile, mkdir, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { copyFile, mkdir } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium, openJourneysSidebar } from '../support/chromium.js';
 import type { BranchRow, ChannelRow, FunnelRow, JourneyReport, JourneySummary } from '../../lib/index.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 const PEOPLE = 40;
 
 describe(`journey reports (real ${nodeRedPackage} process: admin API and the Journeys sidebar in Chromium)`, function () {
   this.timeout(180_000);
-  let userDir = '';
+  const suite = nodeRedSuite('reports');
   let red: RunningNodeRed | undefined;
   let browser: Browser | undefined;
   const variants = new Map<string, string>();
   const buyers: string[] = [];
 
   before(async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-reports-'));
     // The example as a user imports it from Import ▸ Examples.
-    await copyFile(join(root, 'examples', 'A-B test of an offer.json'), join(userDir, 'flows.json'));
-    red = await startNodeRed(userDir);
+    await copyFile(join(root, 'examples', 'A-B test of an offer.json'), join(suite.userDir, 'flows.json'));
+    red = await suite.start();
     for (let i = 0; i < PEOPLE; i++) {
       const answer = await red.request('POST', '/promo/events', { name: 'promo_start', identities: { email: `p${i}@example.com` }, traits: { firstName: `P${i}` }, messageId: `start-${i}` });
       expect(answer.status, answer.text).to.equal(200);
@@ -47,8 +45,6 @@ describe(`journey reports (real ${nodeRedPackage} process: admin API and the Jou
   });
   after(async () => {
     await browser?.close();
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
   const count = (variant: string, onlyBuyers = false) => [...variants].filter(([who, v]) => v === variant && (!onlyBuyers || buyers.includes(who))).length;

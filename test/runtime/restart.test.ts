@@ -3,12 +3,10 @@
  * wait; after a restart the overdue waits fire once and the journeys carry on.
  */
 import { expect } from 'chai';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { COLLECTIONS, COMPLETED_REASON, EmbeddedStore, type JourneyInstance, type JourneyReport } from '../../lib/index.js';
 import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite } from '../support/runtime.js';
 
 const z = 'restart-tab';
 const flow = [
@@ -34,18 +32,10 @@ const flow = [
 
 describe(`waits across a SIGKILL (real ${nodeRedPackage} process)`, function () {
   this.timeout(120_000);
-  let userDir: string;
-  let red: RunningNodeRed | undefined;
-  before(async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-restart-'));
-  });
-  after(async () => {
-    await red?.stop();
-    await rm(userDir, { recursive: true, force: true });
-  });
+  const suite = nodeRedSuite('restart');
 
   it('fires each overdue wait once after the restart, on the same instance and path', async () => {
-    red = await startNodeRed(userDir);
+    let red = await suite.start();
     await red.deploy(flow);
     for (let i = 0; i < 3; i++) {
       const r = await red.request('POST', '/restart/events', { name: 'started', userId: `k${i}`, messageId: `rs-${i}` });
@@ -55,16 +45,14 @@ describe(`waits across a SIGKILL (real ${nodeRedPackage} process)`, function () 
     // a moment later all three are in the store, and the kill lands mid-wait.
     await sleep(700);
     await red.stop('SIGKILL'); // nothing is shut down cleanly
-    red = undefined;
     await sleep(2500); // the waits fall due while no process runs
 
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     // Agenda's first scans pick up the overdue jobs; a clean stop then writes everything out.
-    await eventually(async () => (((await red!.request('GET', '/journeys/reports/restart')).json as JourneyReport).completed === 3 ? true : undefined), 30_000, 'the 3 journeys to complete');
+    await eventually(async () => (((await red.request('GET', '/journeys/reports/restart')).json as JourneyReport).completed === 3 ? true : undefined), 30_000, 'the 3 journeys to complete');
     await red.stop();
-    red = undefined;
 
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
+    const store = await EmbeddedStore.open({ directory: join(suite.userDir, 'journeys-store') });
     try {
       expect(await store.collection(COLLECTIONS.milestones).count({ name: 'after_wait', journey: 'restart' })).to.equal(3);
       const instances: JourneyInstance[] = [];

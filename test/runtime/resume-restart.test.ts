@@ -7,12 +7,9 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { FunnelRow, JourneyReport } from '../../lib/index.js';
 import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { testMongoUri } from '../support/stores.js';
 
@@ -74,19 +71,16 @@ for (const backend of ['mongodb', 'embedded'] as const) {
     // A dead process is known by its heartbeat going stale (30 s), looked for every 15 s.
     this.timeout(240_000);
     const smtp = new TestSmtpServer();
-    let userDir = '';
+    const suite = nodeRedSuite('resume-restart');
     let red: RunningNodeRed | undefined;
 
     before(async () => {
       await smtp.start();
-      userDir = await mkdtemp(join(tmpdir(), 'journeys-resume-restart-'));
-      red = await startNodeRed(userDir);
+      red = await suite.start();
       await red.deploy(flow(backend, smtp.port));
     });
     after(async () => {
-      await red?.stop();
       await smtp.stop();
-      if (userDir) await rm(userDir, { recursive: true, force: true });
     });
 
     // Read through the process's reports API: the embedded store has one owner, the process.
@@ -120,7 +114,7 @@ for (const backend of ['mongodb', 'embedded'] as const) {
       });
     const killAndRestart = async () => {
       await red!.stop('SIGKILL');
-      red = await startNodeRed(userDir);
+      red = await suite.start();
     };
 
     it('without a crash: completes each instance and sends one email', async () => {

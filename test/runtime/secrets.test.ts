@@ -8,26 +8,19 @@
  */
 import { expect } from 'chai';
 import { generateKeyPairSync } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { eventually, nodeRedPackage } from '../support/node-red.js';
-import { freePort, startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { freePort, nodeRedSuite } from '../support/runtime.js';
 
 const MARK = 'S3CR3T';
 
 describe(`secrets (real ${nodeRedPackage} process)`, function () {
   this.timeout(150_000);
-  let userDir = '';
-  let red: RunningNodeRed | undefined;
-  after(async () => {
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
-  });
+  const suite = nodeRedSuite('secrets');
 
   it('never shows a credential in the flow file, the editor, the log or a msg', async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-secrets-'));
-    red = await startNodeRed(userDir);
+    const red = await suite.start();
     const nowhere = await freePort(); // nothing listens here: every provider call fails
     const { privateKey } = generateKeyPairSync('rsa', { modulusLength: 2048 });
     const pem = privateKey.export({ type: 'pkcs8', format: 'pem' }).toString();
@@ -60,10 +53,10 @@ describe(`secrets (real ${nodeRedPackage} process)`, function () {
     const answer = await red.request('POST', '/sec', { name: 'signed_up', identities: { email: 'ada@example.com', phone: '+15551234567', deviceToken: 'tok-1' }, messageId: 'sec-1' });
     expect(answer.status).to.equal(200);
     // Each send retries with backoff (about 15 s in all) before it fails; the MongoDB store's open fails on the driver's timeout.
-    const failures = () => (red!.output().match(/not sent \(provider-unavailable\)|journeys.send.errors.not-sent|not sent/g) ?? []).length;
-    await eventually(() => (failures() >= 3 && /could not be opened|open-failed|unavailable/.test(red!.output()) ? true : undefined), 90_000, 'the three sends and the store to fail');
+    const failures = () => (red.output().match(/not sent \(provider-unavailable\)|journeys.send.errors.not-sent|not sent/g) ?? []).length;
+    await eventually(() => (failures() >= 3 && /could not be opened|open-failed|unavailable/.test(red.output()) ? true : undefined), 90_000, 'the three sends and the store to fail');
 
-    const flowFile = await readFile(join(userDir, 'flows.json'), 'utf8');
+    const flowFile = await readFile(join(suite.userDir, 'flows.json'), 'utf8');
     const editorFlows = (await red.request('GET', '/flows')).text;
     const exported = (await red.request('GET', '/flows', undefined, { 'Node-RED-API-Version': 'v2' })).text;
     const log = red.output();

@@ -7,13 +7,12 @@
  * journeys/segment/check and journeys/segment/count.
  */
 import { expect } from 'chai';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser, Locator, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { nodeRedPackage } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 
@@ -74,16 +73,15 @@ function segmentNode(id: string, y: number, extra: Record<string, unknown> = {})
 
 describe(`the segment node's rule builder (real ${nodeRedPackage} process, Chromium)`, function () {
   this.timeout(180_000);
-  let userDir: string;
+  const suite = nodeRedSuite('segment-editor');
   let red: RunningNodeRed | undefined;
   let browser: Browser | undefined;
   let page: Page;
   const pageErrors: string[] = [];
 
   before(async function () {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-segment-editor-'));
-    await writeFile(join(userDir, 'flows.json'), JSON.stringify(FLOW));
-    red = await startNodeRed(userDir);
+    await writeFile(join(suite.userDir, 'flows.json'), JSON.stringify(FLOW));
+    red = await suite.start();
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1600, height: 1100 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -100,8 +98,6 @@ describe(`the segment node's rule builder (real ${nodeRedPackage} process, Chrom
 
   after(async () => {
     await browser?.close();
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
   /** Imports segment nodes onto the open tab, placed where they say (no dragging). */

@@ -6,12 +6,9 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { COLLECTIONS, MongoStore, type Delivery, type Store } from '../../lib/index.js';
 import { eventually, nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 import { TestSmtpServer } from '../support/smtp.js';
 import { testMongoUri } from '../support/stores.js';
 
@@ -45,19 +42,16 @@ const flow = (database: string, smtpPort: number) => [
 describe(`emails across a SIGKILL (real ${nodeRedPackage} process, MongoDB)`, function () {
   this.timeout(180_000);
   const smtp = new TestSmtpServer();
-  let userDir = '';
+  const suite = nodeRedSuite('send-restart');
   let red: RunningNodeRed | undefined;
   let store: Store | undefined;
 
   before(async () => {
     await smtp.start();
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-send-restart-'));
   });
   after(async () => {
-    await red?.stop();
     await store?.close();
     await smtp.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
   const signUp = (who: string) =>
@@ -68,7 +62,7 @@ describe(`emails across a SIGKILL (real ${nodeRedPackage} process, MongoDB)`, fu
   it('sends each email recorded before the crash exactly once after the restart', async () => {
     const database = `sr_${randomUUID().slice(0, 8)}`;
     store = await MongoStore.open({ uri: testMongoUri(), database });
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     await red.deploy(flow(database, smtp.port));
 
     // The server refuses for now (451, try later): rendered, recorded, retried with backoff.
@@ -76,11 +70,10 @@ describe(`emails across a SIGKILL (real ${nodeRedPackage} process, MongoDB)`, fu
     for (const who of ['ann', 'bob', 'cem']) expect((await signUp(who)).status).to.equal(200);
     await eventually(async () => ((await deliveries().count({ status: 'queued', attempts: { $gte: 1 } })) === 3 ? true : undefined), 15_000, 'three emails waiting for a retry');
     await red.stop('SIGKILL');
-    red = undefined;
     expect(smtp.received).to.have.length(0);
 
     smtp.refuseNext.length = 0;
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     await eventually(async () => ((await deliveries().count({ status: 'sent' })) === 3 ? true : undefined), 60_000, 'the three emails sent after the restart');
     await sleep(1_000);
     expect(['ann', 'bob', 'cem'].map(mailsTo)).to.deep.equal([1, 1, 1]);
@@ -96,9 +89,8 @@ describe(`emails across a SIGKILL (real ${nodeRedPackage} process, MongoDB)`, fu
     const stuck = await deliveries().findOne({ to: 'dee@example.com' });
     expect(stuck?.status).to.equal('sending');
     await red!.stop('SIGKILL');
-    red = undefined;
 
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     // Once the dead attempt's lease has run out, the sweep settles it as unknown, not sent again.
     const settled = await eventually(
       async () => {

@@ -6,13 +6,12 @@
  * and the email account's Connections field.
  */
 import { expect } from 'chai';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, writeFile } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { Browser, Page } from 'playwright-core';
 import { launchChromium } from '../support/chromium.js';
 import { nodeRedPackage } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 
 const root = resolve(__dirname, '../../..');
 
@@ -23,16 +22,15 @@ const FLOW = [
 
 describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, function () {
   this.timeout(180_000);
-  let userDir: string;
+  const suite = nodeRedSuite('sender-editor');
   let red: RunningNodeRed | undefined;
   let browser: Browser | undefined;
   let page: Page;
   const pageErrors: string[] = [];
 
   before(async function () {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-sender-editor-'));
-    await writeFile(join(userDir, 'flows.json'), JSON.stringify(FLOW));
-    red = await startNodeRed(userDir);
+    await writeFile(join(suite.userDir, 'flows.json'), JSON.stringify(FLOW));
+    red = await suite.start();
     browser = await launchChromium();
     page = await browser.newPage({ viewport: { width: 1600, height: 1200 } });
     page.on('pageerror', (err) => pageErrors.push(err.message));
@@ -54,8 +52,6 @@ describe(`the send-email dialog (real ${nodeRedPackage} process, Chromium)`, fun
 
   after(async () => {
     await browser?.close();
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
   /** Adds a node as the palette would (every default filled in, then `props`) and opens its dialog. */

@@ -5,14 +5,11 @@
  * per send node, and the undelivered with their count in the row's tooltip.
  */
 import { expect } from 'chai';
-import { mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import type { Browser } from 'playwright-core';
 import type { ChannelRow, JourneyReport } from '../../lib/index.js';
 import { launchChromium, openJourneysSidebar } from '../support/chromium.js';
 import { eventually, nodeRedPackage } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 import { useTwilioApi } from '../support/twilio-api.js';
 
 const z = 'sr-tab';
@@ -21,7 +18,7 @@ const PEOPLE = 3;
 describe(`SMS delivery receipts (real ${nodeRedPackage} process, Twilio API on loopback, the Journeys sidebar in Chromium)`, function () {
   this.timeout(180_000);
   const { api, account } = useTwilioApi();
-  let userDir = '';
+  const suite = nodeRedSuite('sms-receipts');
   let red: RunningNodeRed | undefined;
   let browser: Browser | undefined;
 
@@ -36,14 +33,11 @@ describe(`SMS delivery receipts (real ${nodeRedPackage} process, Twilio API on l
   ];
 
   before(async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-sms-receipts-'));
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     await red.deploy(flow(red.url));
   });
   after(async () => {
     await browser?.close();
-    await red?.stop();
-    if (userDir) await rm(userDir, { recursive: true, force: true });
   });
 
   it('counts the receipts Twilio calls back with, and the sidebar shows them on the send node\'s row', async () => {

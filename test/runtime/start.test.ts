@@ -3,12 +3,11 @@
  * flow on the embedded store; events posted over HTTP end up on profiles in the store.
  */
 import { expect } from 'chai';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COLLECTIONS, type Delivery, EmbeddedStore, findProfile, type Profile } from '../../lib/index.js';
 import { nodeRedPackage } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 
 interface Reply {
   accepted: boolean;
@@ -20,16 +19,11 @@ interface Reply {
 
 describe(`the start command (real ${nodeRedPackage} process)`, function () {
   this.timeout(120_000);
-  let userDir: string;
+  const suite = nodeRedSuite('runtime');
   let red: RunningNodeRed | undefined;
 
   before(async () => {
-    userDir = await mkdtemp(join(tmpdir(), 'journeys-runtime-'));
-    red = await startNodeRed(userDir);
-  });
-  after(async () => {
-    await red?.stop();
-    await rm(userDir, { recursive: true, force: true });
+    red = await suite.start();
   });
 
   it('loads every node of the package without error, in the journeys category', async () => {
@@ -91,8 +85,7 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
 
   it('keeps what it stored across a restart, readable from the store', async () => {
     await red!.stop();
-    red = undefined;
-    const store = await EmbeddedStore.open({ directory: join(userDir, 'journeys-store') });
+    const store = await EmbeddedStore.open({ directory: join(suite.userDir, 'journeys-store') });
     try {
       const profile = await findProfile(store, { anonymousId: 'anon-rt' });
       expect(profile?.identities).to.deep.equal({ email: ['runtime@example.com'], anonymousId: ['anon-rt'] });
@@ -108,13 +101,13 @@ describe(`the start command (real ${nodeRedPackage} process)`, function () {
     } finally {
       await store.close();
     }
-    red = await startNodeRed(userDir);
+    red = await suite.start();
     const again = await red.request('POST', '/journeys/events', { name: 'page_viewed', anonymousId: 'anon-rt', messageId: 'rt-3' });
     expect((again.json as Reply).profile?.aggregates.page_viewed?.count).to.equal(2);
   });
 
   it('keeps secrets out of the flow file', async () => {
-    const flowFile = await readFile(join(userDir, 'flows.json'), 'utf8');
+    const flowFile = await readFile(join(suite.userDir, 'flows.json'), 'utf8');
     expect(flowFile).to.not.match(/mongodb:\/\//);
   });
 });

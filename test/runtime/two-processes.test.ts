@@ -4,12 +4,11 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COLLECTIONS, MongoStore, type JourneyInstance } from '../../lib/index.js';
 import { nodeRedPackage, sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite, type RunningNodeRed } from '../support/runtime.js';
 import { testMongoUri } from '../support/stores.js';
 
 const z = 'two-tab';
@@ -35,19 +34,13 @@ const flow = (database: string) => [
 
 describe(`two ${nodeRedPackage} processes on one MongoDB database`, function () {
   this.timeout(120_000);
-  const dirs: string[] = [];
+  const suites = [nodeRedSuite('two-0'), nodeRedSuite('two-1')];
   const reds: RunningNodeRed[] = [];
-  after(async () => {
-    await Promise.all(reds.map((r) => r.stop()));
-    await Promise.all(dirs.map((d) => rm(d, { recursive: true, force: true })));
-  });
 
   it('fires each wait exactly once', async () => {
     const database = `two_${randomUUID().slice(0, 8)}`;
-    for (let i = 0; i < 2; i++) {
-      const dir = await mkdtemp(join(tmpdir(), `journeys-two-${i}-`));
-      dirs.push(dir);
-      const red = await startNodeRed(dir);
+    for (const suite of suites) {
+      const red = await suite.start();
       reds.push(red);
       await red.deploy(flow(database));
     }
@@ -71,6 +64,6 @@ describe(`two ${nodeRedPackage} processes on one MongoDB database`, function () 
     }
     for (const red of reds) expect(red.output()).to.not.match(/\[error\]/);
     // The connection string went into credentials, not into the flow file.
-    for (const dir of dirs) expect(await readFile(join(dir, 'flows.json'), 'utf8')).to.not.include('mongodb://');
+    for (const { userDir } of suites) expect(await readFile(join(userDir, 'flows.json'), 'utf8')).to.not.include('mongodb://');
   });
 });

@@ -12,12 +12,11 @@
  */
 import { expect } from 'chai';
 import { randomUUID } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { COLLECTIONS, findRun, gateId, MongoStore, type EntryGate, type Profile, type RunSummary } from '../../lib/index.js';
 import { sleep } from '../support/node-red.js';
-import { startNodeRed, type RunningNodeRed } from '../support/runtime.js';
+import { nodeRedSuite } from '../support/runtime.js';
 import { profileDoc, testMongoUri } from '../support/stores.js';
 
 const PROFILES = 60_000;
@@ -92,12 +91,7 @@ interface Probe {
 
 describe('a campaign over an audience of 50,000 profiles through the segment node in a real Node-RED process, on MongoDB', function () {
   this.timeout(300_000);
-  let dir = '';
-  let red: RunningNodeRed | undefined;
-  after(async () => {
-    await red?.stop();
-    if (dir) await rm(dir, { recursive: true, force: true });
-  });
+  const suite = nodeRedSuite('scale');
 
   it('takes each matching profile once, enrolling the new and refusing the entered, at the set rate, with a flat heap', async () => {
     const database = `scale_${randomUUID().slice(0, 8)}`;
@@ -129,13 +123,12 @@ describe('a campaign over an audience of 50,000 profiles through the segment nod
       await seeding.close();
     }
 
-    dir = await mkdtemp(join(tmpdir(), 'journeys-scale-'));
-    await writeFile(join(dir, 'settings.js'), SETTINGS);
-    red = await startNodeRed(dir, { NODE_OPTIONS: '--expose-gc' });
+    await writeFile(join(suite.userDir, 'settings.js'), SETTINGS);
+    const red = await suite.start({ NODE_OPTIONS: '--expose-gc' });
     const deployed = await red.request('POST', '/flows', flow(database), { 'Node-RED-Deployment-Type': 'full' });
     expect(deployed.status, deployed.text).to.be.oneOf([200, 204]);
     const probe = async (): Promise<Probe> => {
-      const r = await red!.request('GET', '/scale/probe');
+      const r = await red.request('GET', '/scale/probe');
       expect(r.status, r.text).to.equal(200);
       return r.json as Probe;
     };

@@ -4,7 +4,9 @@
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { nodeRedPackage } from './node-red.js';
 import { eventually } from './timing.js';
@@ -88,7 +90,8 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
       });
     },
     async stop(signal = 'SIGTERM') {
-      if (child.exitCode === null) {
+      // Not a second signal to a group already gone: its id could have been given to another.
+      if (child.exitCode === null && child.signalCode === null) {
         try {
           process.kill(-child.pid!, signal);
         } catch {
@@ -102,6 +105,43 @@ export async function startNodeRed(userDir: string, env: Record<string, string> 
     },
   };
   return running;
+}
+
+/** A describe block's user directory and the Node-RED processes it starts there. */
+export interface NodeRedSuite {
+  /** Made by the block's first `before` hook. */
+  readonly userDir: string;
+  /** Starts Node-RED on the user directory; whatever a test leaves running is stopped after the block. */
+  start(env?: Record<string, string>): Promise<RunningNodeRed>;
+}
+
+/**
+ * Call at the top of a describe block: a user directory of its own made before its tests, and
+ * after them every process started through it stopped, then the directory removed. Its
+ * hooks come first, so the block's own `after` (stopping a fake SMTP server, say) runs once
+ * Node-RED is gone.
+ */
+export function nodeRedSuite(name: string): NodeRedSuite {
+  let userDir = '';
+  const started: RunningNodeRed[] = [];
+  before(async () => {
+    userDir = await mkdtemp(join(tmpdir(), `journeys-${name}-`));
+  });
+  after(async () => {
+    for (const red of started) await red.stop();
+    if (userDir) await rm(userDir, { recursive: true, force: true });
+  });
+  return {
+    get userDir() {
+      if (!userDir) throw new Error('the user directory is made in a before hook: read it in a hook or a test');
+      return userDir;
+    },
+    async start(env) {
+      const red = await startNodeRed(userDir, env);
+      started.push(red);
+      return red;
+    },
+  };
 }
 
 function processGroupAlive(pgid: number): boolean {
