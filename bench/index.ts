@@ -343,6 +343,7 @@ async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<s
   const count = Number(option('--count') ?? (quick ? 1_000 : 100_000));
   const windowMs = Number(option('--window') ?? (quick ? 2 : 60)) * 1000;
   const onTestServer = mongoServer.startsWith('mongo-java-server');
+  const testServerWaits = Math.min(count, quick ? TEST_SERVER_WAITS_QUICK : TEST_SERVER_WAITS);
   const lines = [
     '## Timers',
     '',
@@ -354,7 +355,7 @@ async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<s
     '|---|---|---|---|---|---|---|---|---|---|---|---|',
   ];
   for (const kind of storesOf(kinds)) {
-    const n = kind.name === 'mongodb' && onTestServer ? Math.min(count, quick ? TEST_SERVER_WAITS_QUICK : TEST_SERVER_WAITS) : count;
+    const n = kind.name === 'mongodb' && onTestServer ? testServerWaits : count;
     // A quick run has no burst; the test server's bursts only at full size (its growth is its own).
     const shares = quick ? [] : kind.name === 'mongodb' && onTestServer ? [1] : SHARES;
     const bursts = shares.map((grown) => Math.ceil((n / 5) * grown));
@@ -381,7 +382,7 @@ async function timersSection(kinds: StoreKind[], mongoServer: string): Promise<s
   if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
     lines.push(
       '',
-      `On ${mongoServer} the MongoDB rows run ${fmt(Math.min(count, quick ? TEST_SERVER_WAITS_QUICK : TEST_SERVER_WAITS))} waits, not ${fmt(count)}: that server has no query planner and reads every job on each of Agenda's claims, so both arms are bound by it alone. ` +
+      `On ${mongoServer} the MongoDB rows run ${fmt(testServerWaits)} waits, not ${fmt(count)}: that server has no query planner and reads every job on each of Agenda's claims, so both arms are bound by it alone. ` +
         'Set MONGODB_URI to a real MongoDB for the full count.',
     );
   }
@@ -394,6 +395,7 @@ const TEST_SERVER_PROFILES = 240_000;
 async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise<string[]> {
   const count = Number(option('--profiles') ?? (quick ? 12_000 : 240_000));
   const onTestServer = mongoServer.startsWith('mongo-java-server');
+  const testServerCount = Math.min(count, TEST_SERVER_PROFILES);
   const lines = [
     '## Audience',
     '',
@@ -406,7 +408,7 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
   ];
   for (const kind of storesOf(kinds)) {
     for (const grown of SHARES) {
-      const n = Math.round((kind.name === 'mongodb' && onTestServer ? Math.min(count, TEST_SERVER_PROFILES) : count) * grown);
+      const n = Math.round((kind.name === 'mongodb' && onTestServer ? testServerCount : count) * grown);
       console.log(`audience on ${kind.name}, ${fmt(n)} profiles…`);
       const store = await kind.open();
       try {
@@ -434,8 +436,9 @@ async function audienceSection(kinds: StoreKind[], mongoServer: string): Promise
   if (onTestServer && (!storeOnly || storeOnly === 'mongodb')) {
     lines.push(
       '',
-      `On ${mongoServer} the MongoDB rows stop at ${fmt(Math.min(count, TEST_SERVER_PROFILES))} profiles (it holds them in its Java heap). It runs one command at a time, so its raw read is the ceiling of every arm here. ` +
-        'Set MONGODB_URI to a real MongoDB for 1,000,000.',
+      `On ${mongoServer} ` +
+        (testServerCount < count ? `the MongoDB rows stop at ${fmt(testServerCount)} profiles (it holds them in its Java heap). It` : 'the MongoDB rows are bound by the server: it') +
+        ' runs one command at a time, so its raw read is the ceiling of every arm here. Set MONGODB_URI to a real MongoDB for 1,000,000.',
     );
   }
   return lines;

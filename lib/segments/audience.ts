@@ -2,9 +2,9 @@
  * Audience runs: a brand-initiated campaign enrols every profile that matches segment rules
  * into a journey. A run reads the matching profiles in `_id` order through one cursor, a
  * bounded page in memory at a time, never the audience, paced to a rate, and checkpoints
- * the last `_id` it finished in the store. Each profile's instance id is derived from the run and
- * the profile, so a run resumed after a crash repeats at most the work after its last
- * checkpoint and finds what it had already enrolled instead of enrolling it again.
+ * the last `_id` it finished in the store. Each profile's instance id is derived from the
+ * run and the profile, so a run resumed after a crash repeats at most the work after its
+ * last checkpoint and finds what it had already enrolled instead of enrolling it again.
  *
  * One document per segment node holds its current (or last) run; starting a run is one
  * conditional upsert on it, so two triggers, in one process or in two, cannot start two

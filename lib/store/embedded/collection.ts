@@ -339,7 +339,6 @@ function shaper<T>(projection: FindOptions['projection']): (doc: T) => T {
 
 /** `docs` from the `skip`th on, at most `limit` of them. */
 function* window<T>(docs: Iterable<T>, skip: number, limit: number): Generator<T> {
-  if (limit <= 0) return;
   let skipped = 0;
   let given = 0;
   for (const doc of docs) {
