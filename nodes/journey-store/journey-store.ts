@@ -57,7 +57,7 @@ const CLOSE_WAIT_MS = 10_000;
 const CLOSE_HANDOVER_MS = 3_000;
 /** How often a store looks for journey msgs that a stopped process was carrying. */
 const RESUME_EVERY_MS = 15_000;
-/** Finished timers killed processes left: harmless, so looked for rarely (on the embedded store it reads every timer). */
+/** Finished timers killed processes left: harmless, so looked for when the timers start, then rarely (on the embedded store it reads every timer). */
 const LEFTOVER_TIMERS_EVERY_MS = 10 * 60_000;
 
 export = function (RED: NodeAPI): void {
@@ -75,6 +75,12 @@ export = function (RED: NodeAPI): void {
     const resumeHandlers = new Map<string, ResumeHandler>();
     let waits: Promise<{ waits: Waits; agenda: Agenda }> | null = null;
     let running: Waits | null = null;
+    function removeLeftoverTimers(): void {
+      running
+        ?.removeLeftoverTimers()
+        .then((count) => count > 0 && node.log(RED._('journey-store.log.leftover-timers', { count })))
+        .catch((err: Error) => node.warn(RED._('journey-store.errors.leftover-timers-failed', { message: err.message })));
+    }
 
     const config = storeConfig(RED, def, credentials);
     /** This start of the store, as the carrier of journey msgs: a new one per start, so a restart can take over its predecessor's. */
@@ -112,6 +118,7 @@ export = function (RED: NodeAPI): void {
         await isAlive();
         await agenda.start();
         running = created;
+        removeLeftoverTimers();
         return { waits: created, agenda };
       })();
       waits.catch(() => {
@@ -206,12 +213,7 @@ export = function (RED: NodeAPI): void {
     const onFlowsStarted = () => void resume();
     RED.events.on('flows:started', onFlowsStarted);
     const resumeTimer = setInterval(() => void resume(), RESUME_EVERY_MS);
-    const leftoverTimer = setInterval(() => {
-      running
-        ?.removeLeftoverTimers()
-        .then((count) => count > 0 && node.log(RED._('journey-store.log.leftover-timers', { count })))
-        .catch((err: Error) => node.warn(RED._('journey-store.errors.leftover-timers-failed', { message: err.message })));
-    }, LEFTOVER_TIMERS_EVERY_MS);
+    const leftoverTimer = setInterval(() => removeLeftoverTimers(), LEFTOVER_TIMERS_EVERY_MS);
 
     // Opened at deploy so a misconfigured store shows in the log straight away.
     node.getStore().catch((err: Error & { code?: string }) => {

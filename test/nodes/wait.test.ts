@@ -1,6 +1,7 @@
 /** The wait node in a real Node-RED runtime (node-red-node-test-helper), on both stores. */
 import { expect } from 'chai';
-import { COLLECTIONS, type JourneyInstance, type Profile } from '../../lib/index.js';
+import { COLLECTIONS, WAIT_JOB, type Doc, type JourneyInstance, type Profile, type Store, type WaitJobData } from '../../lib/index.js';
+import { all } from '../support/stores.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
@@ -91,6 +92,36 @@ describe('wait node', function () {
           return found?.status === 'completed' ? found : undefined;
         }, 3000, 'the instance to complete at the end of the flow');
         expect(instance.path.map((s) => s.node)).to.deep.equal(['in', 'wait', 'wait', 'wait']);
+      });
+
+      it('removes at start the finished timers a killed process left, and no other', async () => {
+        const parked = flow({ mode: 'duration', amount: 1, unit: 'hours' });
+        await helper.load(journeyNodes, parked, ctx.store.credentials);
+        for (const id of ['w5', 'w6', 'w7']) send({ name: 'cart_abandoned', userId: id, messageId: `c-${id}` });
+        const config = () => helper.getNode('store') as unknown as JourneyStoreConfigNode;
+        const timers = async (store: Store) => (await all(store.collection<Doc>(COLLECTIONS.agendaJobs).find({ name: WAIT_JOB }))).map((j) => (j.data as WaitJobData).instanceId).sort();
+        const [left, recent, pending] = await eventually(async () => {
+          const ids = await timers(await config().getStore());
+          return ids.length === 3 ? ids : undefined;
+        }, 3000, 'three timers');
+        await helper.unload();
+        // As a process leaves them when it is killed after Agenda ran their jobs, before it removed them.
+        const before = await openAfterwards(ctx.store.node, ctx.store.credentials);
+        const finish = (instanceId: string, at: Date) =>
+          before.collection<Doc>(COLLECTIONS.agendaJobs).updateOne({ 'data.instanceId': instanceId }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: at, lastFinishedAt: at } });
+        await finish(left!, new Date(Date.now() - 120_000));
+        await finish(recent!, new Date()); // Agenda may be about to remove it itself
+        await before.close();
+
+        await helper.load(journeyNodes, parked, ctx.store.credentials);
+        const store = await config().getStore();
+        const still = await eventually(async () => {
+          const ids = await timers(store);
+          return ids.length === 2 ? ids : undefined;
+        }, 5000, 'the leftover timer removed, long before the sweep\'s 10 minutes');
+        expect(still).to.deep.equal([recent, pending].sort());
+        const logged = (helper.log().args as Array<[{ id?: string; level?: number; msg?: unknown }]>).filter(([e]) => e.id === 'store' && e.level === 40).map(([e]) => String(e.msg));
+        expect(logged).to.include('journey-store.log.leftover-timers');
       });
 
       it('ends its waiting instances with a reason when a redeploy removes it, and keeps them when it stays', async () => {
