@@ -79,7 +79,8 @@ export = function (RED: NodeAPI): void {
       running
         ?.removeLeftoverTimers()
         .then((count) => count > 0 && node.log(RED._('journey-store.log.leftover-timers', { count })))
-        .catch((err: Error) => node.warn(RED._('journey-store.errors.leftover-timers-failed', { message: err.message })));
+        // A redeploy may close the store under it: that is not worth a warning.
+        .catch((err: Error) => closing || node.warn(RED._('journey-store.errors.leftover-timers-failed', { message: err.message })));
     }
 
     const config = storeConfig(RED, def, credentials);
