@@ -117,7 +117,11 @@ async function start(): Promise<BenchNodeRed> {
       copies.follow(msg._msgid, null, settled);
       node.receive(msg);
     },
-    tally: () => ({ received: (id) => received.get(id) ?? 0, failed }),
+    tally() {
+      // A snapshot: the next deploy resets the counts.
+      const seen = new Map(received);
+      return { received: (id) => seen.get(id) ?? 0, failed };
+    },
     resetTally() {
       received = new Map();
       failed = 0;
