@@ -452,7 +452,7 @@ async function ingestSection(kinds: StoreKind[], mongoUri: string, mongoServer: 
     '',
     `Events through \`event-in → profile-merge → segment → track\` in one real Node-RED runtime (the node-red package embedded in the bench process, this package installed in its user directory), ${IN_FLIGHT} events in flight. ` +
       'One event in four is a new person signing up (identify: userId and email, traits, email consent); the rest come from people seen before, two page views (a visit counted) to each change of plan. ' +
-      'event-in names no journey: it records the event and counts it on the profile; the segment (plan is pro and email consent granted) routes to track, which records a milestone. ' +
+      'event-in names no journey: it records the event and counts it on the profile; the segment (plan is pro and email consent granted) routes to track, which records a milestone (*qualified*: the events it let through; *failed*: handlers that ended in an error). ' +
       'Latency runs from the msg handed to event-in until its last copy has finished in the last node it reached (counted by the message hooks that complete journey instances). ' +
       'The ceiling, in the same run on the same kind of store: each event\'s change to its person\'s profile document as one upsert, with as many in flight — the bare `mongodb` driver on MongoDB, the store\'s own `updateOne` on the embedded store. ' +
       `Both arms are warmed up first. On MongoDB both arms reach the server through a relay, in a worker thread, that counts the commands each sends (*commands / event*): a command is one round trip however many documents it carries.`,
