@@ -14,7 +14,7 @@ import {
 } from '../../lib/index.js';
 import type { Doc } from '../../lib/store/port.js';
 import { eventually, sleep } from '../support/timing.js';
-import { all, forEachStore, intercepted } from '../support/stores.js';
+import { all, finishWaitJob, forEachStore, intercepted } from '../support/stores.js';
 
 describe('wait times', () => {
   it('finds the next local time of day, across midnight and DST', () => {
@@ -208,8 +208,7 @@ describe('waits', function () {
       await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: 'first' }, until: soon(60_000) });
       // What such a process leaves: the instance resumed (active, its msg to be sent into the
       // wait again by the takeover) and its old job finished, unlocked, never to run again.
-      const jobs = ctx.store.collection<Doc>(COLLECTIONS.agendaJobs);
-      const finished = await jobs.updateOne({ 'data.instanceId': instance._id }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: new Date(), lastFinishedAt: new Date() } });
+      const finished = await finishWaitJob(ctx.store, instance._id, new Date());
       expect(finished.modified, 'the old job').to.equal(1);
       await instances.updateOne({ _id: instance._id }, { $set: { status: 'active' }, $unset: { snapshot: '', waitingAt: '', waitingFor: '', waitUntil: '', waitId: '' } });
       await waits.wait({ instanceId: instance._id, node: 'w1', snapshot: { payload: 'again' }, until: soon(200) });
@@ -250,10 +249,8 @@ describe('waits', function () {
       const jobs = ctx.store.collection<Doc>(COLLECTIONS.agendaJobs);
       const [left, recent, pending] = [await newInstance('p1'), await newInstance('p2'), await newInstance('p3')];
       for (const i of [left, recent, pending]) await waits.wait({ instanceId: i._id, node: 'w1', snapshot: {}, until: soon(60_000) });
-      const finish = (instanceId: string, at: Date) =>
-        jobs.updateOne({ 'data.instanceId': instanceId }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: at, lastFinishedAt: at } });
-      await finish(left._id, new Date(Date.now() - 120_000));
-      await finish(recent._id, new Date()); // Agenda may be about to remove it itself
+      await finishWaitJob(ctx.store, left._id, new Date(Date.now() - 120_000));
+      await finishWaitJob(ctx.store, recent._id, new Date()); // Agenda may be about to remove it itself
       expect(await waits.removeLeftoverTimers(60_000), 'removed').to.equal(1);
       const still = async () => (await all(jobs.find({ name: WAIT_JOB }))).map((j) => (j.data as WaitJobData).instanceId).sort();
       expect(await still()).to.deep.equal([recent._id, pending._id].sort());

@@ -1,7 +1,7 @@
 /** The wait node in a real Node-RED runtime (node-red-node-test-helper), on both stores. */
 import { expect } from 'chai';
 import { COLLECTIONS, WAIT_JOB, type Doc, type JourneyInstance, type Profile, type Store, type WaitJobData } from '../../lib/index.js';
-import { all } from '../support/stores.js';
+import { all, finishWaitJob } from '../support/stores.js';
 import { coreNode, eventually, helper, journeyNodes, nextMessage, recordStatus, sleep, type FlowNode } from '../support/node-red.js';
 import type { JourneyStoreConfigNode } from '../../nodes/shared/store-client.js';
 import { forEachBackend, helperNode, node, openAfterwards, tab, useHelperRuntime } from './flows.js';
@@ -107,10 +107,8 @@ describe('wait node', function () {
         await helper.unload();
         // As a process leaves them when it is killed after Agenda ran their jobs, before it removed them.
         const before = await openAfterwards(ctx.store.node, ctx.store.credentials);
-        const finish = (instanceId: string, at: Date) =>
-          before.collection<Doc>(COLLECTIONS.agendaJobs).updateOne({ 'data.instanceId': instanceId }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: at, lastFinishedAt: at } });
-        await finish(left!, new Date(Date.now() - 120_000));
-        await finish(recent!, new Date()); // Agenda may be about to remove it itself
+        await finishWaitJob(before, left!, new Date(Date.now() - 120_000));
+        await finishWaitJob(before, recent!, new Date()); // Agenda may be about to remove it itself
         await before.close();
 
         await helper.load(journeyNodes, parked, ctx.store.credentials);

@@ -3,8 +3,8 @@ import { randomUUID } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { EmbeddedStore, MongoStore, type Profile, type Store } from '../../lib/index.js';
-import type { Collection, Doc } from '../../lib/store/port.js';
+import { COLLECTIONS, EmbeddedStore, MongoStore, type Profile, type Store } from '../../lib/index.js';
+import type { Collection, Doc, UpdateResult } from '../../lib/store/port.js';
 
 export interface StoreFixture {
   readonly name: 'embedded' | 'mongodb';
@@ -83,6 +83,16 @@ export function profileDoc(_id: string, parts: Partial<Profile> = {}, at = new D
     updatedAt: at,
     ...parts,
   };
+}
+
+/**
+ * Leaves an instance's wait job as Agenda leaves one it ran `at` (finished, unlocked, not due
+ * again): what a process killed before removing it leaves behind.
+ */
+export function finishWaitJob(store: Store, instanceId: string, at: Date): Promise<UpdateResult> {
+  return store
+    .collection<Doc>(COLLECTIONS.agendaJobs)
+    .updateOne({ 'data.instanceId': instanceId }, { $set: { nextRunAt: null, lockedAt: null, lastRunAt: at, lastFinishedAt: at } });
 }
 
 /** Everything a store cursor yields. */
